@@ -1,0 +1,1 @@
+"""iDetex upload validation service: domain, adapters and the gRPC entrypoint."""

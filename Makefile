@@ -3,28 +3,69 @@ SHELL := /bin/bash
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 GEN := service/api/gen
 PROTO := proto/idetex/v1/validation.proto
+PB2 := $(GEN)/idetex/v1/validation_pb2.py
+PIP := $(BIN)/pip install -q --disable-pip-version-check
+
+# training budget (minutes of CPU) and data sizes for `make data` / `make train`
+TRAIN_MINUTES ?= 70
+TRAIN_SAMPLES ?= 8192
+VAL_SAMPLES ?= 512
+EVAL_SAMPLES ?= 400
 
 .DEFAULT_GOAL := help
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+
+# runtime only: onnxruntime, no torch
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(PIP) -e .
 	touch $@
 
-venv: $(STAMP) ## create .venv and install the service
+# tests and tools: dev extra plus the train extra (the export parity test compares against PyTorch)
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(PIP) -e '.[dev,train]'
+	touch $@ $(VENV)/.runtime
 
-$(GEN)/idetex/v1/validation_pb2.py: $(PROTO) $(STAMP)
+$(PB2): $(PROTO) $(VENV)/.runtime
 	mkdir -p $(GEN)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTO)
 	touch $(GEN)/__init__.py $(GEN)/idetex/__init__.py $(GEN)/idetex/v1/__init__.py
 
-proto: $(GEN)/idetex/v1/validation_pb2.py ## generate protobuf stubs
+proto: $(PB2) ## generate protobuf stubs
 
-.PHONY: help venv proto
+run: $(VENV)/.runtime $(PB2) ## set up and start Triton + Celery worker + gRPC API on embedded defaults
+	$(BIN)/idetex serve
+
+test: $(VENV)/.dev $(PB2) ## set up and run the whole test suite
+	$(BIN)/pytest
+
+lint: $(VENV)/.dev $(PB2) ## ruff + mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy service workers training bench
+
+bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for docs/benchmarks.md)
+	$(BIN)/python -m bench.triton_bench
+	$(BIN)/python -m bench.pipeline_bench
+
+data: $(VENV)/.dev ## fetch the photo sources and generate training/eval data under var/data
+	$(BIN)/python -m training.sources
+	$(BIN)/python -m training.generate --train $(TRAIN_SAMPLES) --val $(VAL_SAMPLES) --eval $(EVAL_SAMPLES)
+
+train: $(VENV)/.dev ## train on CPU, export ONNX into model_repository/
+	$(BIN)/python -m training.train --data var/data --minutes $(TRAIN_MINUTES) --out var/train
+	$(BIN)/python -m training.export --ckpt var/train/last.pt --out model_repository/idetex_lite/1/model.onnx
+
+eval: $(VENV)/.dev ## evaluate the model and the classical baselines on the reserved eval set
+	$(BIN)/python -m training.evaluate --eval-dir var/data/eval --model model_repository/idetex_lite/1/model.onnx --out var/eval
+
+clean: ## remove generated stubs and runtime state (keeps .venv)
+	rm -rf $(GEN) var/run var/triton
+
+.PHONY: help proto run test lint bench data train eval clean

@@ -36,6 +36,8 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 $(PB2): $(PROTO) $(VENV)/.runtime
 	mkdir -p $(GEN)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTO)
+	# protoc writes `from idetex.v1 import ...`; the stubs live in the service.api.gen package
+	sed -i 's/^from idetex\.v1 import/from service.api.gen.idetex.v1 import/' $(GEN)/idetex/v1/validation_pb2_grpc.py
 	touch $(GEN)/__init__.py $(GEN)/idetex/__init__.py $(GEN)/idetex/v1/__init__.py
 
 proto: $(PB2) ## generate protobuf stubs

@@ -1,0 +1,1 @@
+"""Offline data generation and model training for idetex_lite."""

@@ -1,0 +1,113 @@
+"""Queries over the SQL models, used through a unit of work's session."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.orm import Session
+
+from service.adapters.db import ApiKey, DistortionRow, Job, Merchant, ReportRow, WebhookDelivery
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Filters for listing a merchant's jobs; None or "" means no filter."""
+
+    product_id: str | None = None
+    verdict: str | None = None
+    grade: str | None = None
+    created_after: dt.datetime | None = None
+    created_before: dt.datetime | None = None
+
+
+Cursor = tuple[dt.datetime, str]  # (created_at, job id) of the last row on the previous page
+
+
+class Repository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, *rows: object) -> None:
+        self.session.add_all(rows)
+
+    def flush(self) -> None:
+        self.session.flush()
+
+    def ping(self) -> None:
+        self.session.execute(text("SELECT 1"))
+
+    def merchant(self, merchant_id: str) -> Merchant | None:
+        return self.session.get(Merchant, merchant_id)
+
+    def api_key_by_prefix(self, prefix: str) -> ApiKey | None:
+        return self.session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+
+    def job(self, job_id: str, merchant_id: str | None = None) -> Job | None:
+        job = self.session.get(Job, job_id, populate_existing=True)
+        if job is None or (merchant_id is not None and job.merchant_id != merchant_id):
+            return None
+        return job
+
+    def job_by_idempotency_key(self, merchant_id: str, key: str) -> Job | None:
+        stmt = select(Job).where(Job.merchant_id == merchant_id, Job.idempotency_key == key)
+        return self.session.scalars(stmt).first()
+
+    def reusable_job(self, merchant_id: str, sha256: str, profile: str, model_version: str) -> Job | None:
+        """The newest job for the same bytes, profile and model that has not failed."""
+        stmt = (
+            select(Job)
+            .where(
+                Job.merchant_id == merchant_id,
+                Job.image_sha256 == sha256,
+                Job.profile == profile,
+                Job.model_version == model_version,
+                Job.status != "FAILED",
+            )
+            .order_by(Job.created_at.desc())
+            .limit(1)
+        )
+        return self.session.scalars(stmt).first()
+
+    def report(self, job_id: str) -> ReportRow | None:
+        return self.session.get(ReportRow, job_id)
+
+    def distortions(self, job_id: str) -> list[DistortionRow]:
+        stmt = select(DistortionRow).where(DistortionRow.job_id == job_id).order_by(DistortionRow.id)
+        return list(self.session.scalars(stmt))
+
+    def list_jobs(
+        self, merchant_id: str, filt: ListFilter, after: Cursor | None, limit: int
+    ) -> list[tuple[Job, ReportRow | None]]:
+        """Newest first, keyset-paginated on (created_at, id)."""
+        stmt = (
+            select(Job, ReportRow)
+            .outerjoin(ReportRow, ReportRow.job_id == Job.id)
+            .where(Job.merchant_id == merchant_id)
+        )
+        if filt.product_id:
+            stmt = stmt.where(Job.product_id == filt.product_id)
+        if filt.verdict:
+            stmt = stmt.where(ReportRow.verdict == filt.verdict)
+        if filt.grade:
+            stmt = stmt.where(ReportRow.grade == filt.grade)
+        if filt.created_after is not None:
+            stmt = stmt.where(Job.created_at >= filt.created_after)
+        if filt.created_before is not None:
+            stmt = stmt.where(Job.created_at < filt.created_before)
+        if after is not None:
+            created, job_id = after
+            stmt = stmt.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
+        stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
+        return [(job, report) for job, report in self.session.execute(stmt).tuples()]
+
+    def delivery_attempts(self, webhook_id: str) -> int:
+        stmt = (
+            select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
+        )
+        return int(self.session.scalar(stmt) or 0)
+
+    def deliveries(self, job_id: str) -> list[WebhookDelivery]:
+        stmt = select(WebhookDelivery).where(WebhookDelivery.job_id == job_id).order_by(WebhookDelivery.id)
+        return list(self.session.scalars(stmt))

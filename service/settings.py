@@ -1,0 +1,115 @@
+"""One typed settings object, read from the environment once.
+
+Every variable is listed in docs/configuration.md. Development defaults run the
+whole stack on one machine (SQLite, the SQLAlchemy broker on SQLite, local blob
+files); `IDETEX_ENVIRONMENT=production` refuses to start with the default secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal
+
+MiB = 1024 * 1024
+DEV_PEPPER = "dev-pepper-not-secret"
+
+Environment = Literal["development", "production"]
+TritonProtocol = Literal["grpc", "http"]
+
+
+class SettingsError(ValueError):
+    """An environment variable has an invalid value, or production runs with a default secret."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: Environment = "development"
+    database_url: str = "sqlite:///var/idetex.db"
+    broker_url: str = "sqla+sqlite:///var/broker.db"
+    broker_polling_interval_s: float = 0.01
+    triton_url: str = "127.0.0.1:8001"
+    triton_protocol: TritonProtocol = "grpc"
+    triton_timeout_s: float = 10.0
+    postprocess_params: str = ""
+    blob_url: str = "file://var/blobs"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    grpc_addr: str = "127.0.0.1:50051"
+    grpc_max_workers: int = 16
+    unary_limit_bytes: int = 4 * MiB
+    upload_limit_bytes: int = 64 * MiB
+    max_pixels: int = 100_000_000
+    min_side: int = 16
+    api_key_pepper: str = DEV_PEPPER
+    sync_timeout_s: float = 10.0
+    sync_poll_interval_s: float = 0.02
+    task_max_retries: int = 5
+    task_retry_backoff_max_s: int = 60
+    task_soft_time_limit_s: int = 120
+    task_time_limit_s: int = 150
+    webhook_timeout_s: float = 5.0
+    webhook_max_retries: int = 8
+    webhook_allow_private: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read IDETEX_* variables (DATABASE_URL / BROKER_URL as fallbacks); validate."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(env_name(f.name))
+            if raw is None and f.name in _FALLBACKS:
+                raw = env.get(_FALLBACKS[f.name])
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls, f.name)))
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise SettingsError for values that cannot work, and for default secrets in production."""
+        if self.environment not in ("development", "production"):
+            raise SettingsError(f"{env_name('environment')} must be development or production")
+        if self.triton_protocol not in ("grpc", "http"):
+            raise SettingsError(f"{env_name('triton_protocol')} must be grpc or http")
+        if self.unary_limit_bytes > self.upload_limit_bytes:
+            raise SettingsError("the unary limit cannot exceed the upload limit")
+        if self.task_soft_time_limit_s >= self.task_time_limit_s:
+            raise SettingsError("the soft task time limit must be below the hard one")
+        if self.environment == "production":
+            if self.api_key_pepper == DEV_PEPPER or len(self.api_key_pepper) < 16:
+                raise SettingsError(
+                    f"production needs {env_name('api_key_pepper')}: a secret of at least 16 characters"
+                )
+            if self.webhook_allow_private:
+                raise SettingsError(f"{env_name('webhook_allow_private')} is for development only")
+
+
+_FALLBACKS = {"database_url": "DATABASE_URL", "broker_url": "BROKER_URL"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets a field: IDETEX_<FIELD>."""
+    return "IDETEX_" + field_name.upper()
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError(raw)
+            return low in _TRUE
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from exc
+    return raw.strip()

@@ -1,0 +1,271 @@
+"""Decode untrusted upload bytes into a normalised 8-bit sRGB array, or fail with a typed error.
+
+Order matters and is part of the contract:
+1. byte limits (EMPTY, ImageTooLarge) before Pillow sees anything;
+2. open with a whitelist of formats (Pillow's open is lazy: only the header is read);
+3. pixel limit from the header (DECOMPRESSION_BOMB) and minimum side (TOO_SMALL) before decoding;
+4. a full decode with truncated images refused (TRUNCATED / CORRUPT);
+5. first frame only, EXIF orientation applied, alpha composited over white,
+   16-bit scaled (not clipped) to 8-bit, CMYK and embedded ICC profiles converted to sRGB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from typing import Final
+
+import numpy as np
+from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+
+from service.domain.errors import BadImage, ImageTooLarge
+from service.domain.jpegquality import estimate_quality
+
+# Formats we accept. MPO is what many phones write for JPEG (a JPEG with extra frames).
+ACCEPTED_FORMATS: Final[tuple[str, ...]] = ("JPEG", "MPO", "PNG", "GIF", "WEBP", "AVIF", "TIFF", "BMP")
+
+# Leading bytes of image formats we recognise but do not accept -> UNSUPPORTED_FORMAT.
+_KNOWN_UNSUPPORTED: Final[tuple[tuple[bytes, str], ...]] = (
+    (b"8BPS", "PSD"),
+    (b"%PDF", "PDF"),
+    (b"%!PS", "PostScript"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+    (b"qoif", "QOI"),
+)
+_ISOBMFF_BRANDS: Final[dict[bytes, str]] = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"hevc": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    max_bytes: int = 64 * 1024 * 1024
+    max_pixels: int = 100_000_000
+    min_side: int = 16
+
+
+@dataclass(frozen=True, eq=False)
+class DecodedImage:
+    """An upload decoded to a read-only uint8 HxWx3 sRGB array, plus facts about its source."""
+
+    rgb: np.ndarray
+    width: int
+    height: int
+    source_format: str  # JPEG, PNG, GIF, WEBP, AVIF, TIFF, BMP (MPO is reported as JPEG)
+    source_mode: str  # Pillow mode of the file: RGB, L, P, RGBA, CMYK, I;16, ...
+    bit_depth: int  # bits per sample in the file (1, 8, 16, 32)
+    had_alpha: bool  # the file had an alpha channel or a transparency key (composited over white)
+    frame_count: int  # > 1 for animations; only the first frame is used
+    exif_transposed: bool  # an EXIF orientation other than 1 was applied
+    icc_converted: bool  # an embedded non-sRGB ICC profile was converted to sRGB
+    jpeg_quality: int | None  # estimated IJG quality for JPEG sources, else None
+    byte_size: int
+    sha256: str
+
+
+def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
+    """Decode `data` or raise BadImage / ImageTooLarge. See the module docstring for the order."""
+    limits = limits or ImageLimits()
+    if not data:
+        raise BadImage("EMPTY", "the upload is empty")
+    if len(data) > limits.max_bytes:
+        raise ImageTooLarge(
+            f"the upload is {len(data)} bytes; the limit is {limits.max_bytes} bytes",
+            limit=limits.max_bytes,
+            actual=len(data),
+        )
+    if ImageFile.LOAD_TRUNCATED_IMAGES:  # a process-wide Pillow switch someone else may have set
+        raise RuntimeError("PIL.ImageFile.LOAD_TRUNCATED_IMAGES must stay False for safe decoding")
+    with warnings.catch_warnings():
+        # We enforce limits.max_pixels ourselves; Pillow's own warning must not escape.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        im = _open(data, limits)
+        return _normalise(im, data)
+
+
+def _open(data: bytes, limits: ImageLimits) -> Image.Image:
+    try:
+        im = Image.open(io.BytesIO(data), formats=_available_formats())
+    except Image.DecompressionBombError as exc:
+        raise BadImage("DECOMPRESSION_BOMB", f"the image declares too many pixels: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        unsupported = _sniff_unsupported(data)
+        if unsupported:
+            raise BadImage("UNSUPPORTED_FORMAT", f"{unsupported} images are not accepted") from exc
+        raise BadImage("NOT_AN_IMAGE", "the upload is not a recognised image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise BadImage("CORRUPT", f"the image header cannot be read: {exc}") from exc
+    width, height = im.size
+    if width * height > limits.max_pixels:
+        raise BadImage(
+            "DECOMPRESSION_BOMB",
+            f"the image declares {width}x{height} = {width * height} pixels; "
+            f"the limit is {limits.max_pixels}",
+        )
+    if min(width, height) < limits.min_side:
+        raise BadImage(
+            "TOO_SMALL", f"the image is {width}x{height}; each side must be at least {limits.min_side} px"
+        )
+    return im
+
+
+@cache
+def _available_formats() -> tuple[str, ...]:
+    """The accepted formats this Pillow build can decode (AVIF needs a recent Pillow with libavif)."""
+    Image.init()
+    return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
+
+
+def _sniff_unsupported(data: bytes) -> str | None:
+    for magic, name in _KNOWN_UNSUPPORTED:
+        if data.startswith(magic):
+            return name
+    if data[4:8] == b"ftyp":
+        return _ISOBMFF_BRANDS.get(data[8:12])
+    head = data[:256].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in data[:4096].lower()):
+        return "SVG"
+    if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6") and data[2:3].isspace():
+        return "PNM"
+    return None
+
+
+def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
+    source_format = "JPEG" if im.format == "MPO" else str(im.format)
+    source_mode = im.mode
+    bit_depth = _bit_depth(im)
+    frame_count = int(getattr(im, "n_frames", 1))
+    jpeg_quality = _jpeg_quality(im) if source_format == "JPEG" else None
+    icc = im.info.get("icc_profile")
+    had_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info
+    try:
+        if frame_count > 1:
+            im.seek(0)
+        im.load()
+    except Image.DecompressionBombError as exc:
+        raise BadImage("DECOMPRESSION_BOMB", f"the image data decompresses too far: {exc}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        text = str(exc).lower()
+        if isinstance(exc, EOFError) or "truncat" in text or "premature" in text:
+            raise BadImage("TRUNCATED", f"the image file is truncated: {exc}") from exc
+        raise BadImage("CORRUPT", f"the image data cannot be decoded: {exc}") from exc
+    orientation = im.getexif().get(0x0112, 1)
+    exif_transposed = orientation in (2, 3, 4, 5, 6, 7, 8)
+    if exif_transposed:
+        im = ImageOps.exif_transpose(im)
+    base = _to_base_mode(im)
+    rgb_image, icc_converted = _to_srgb(base, icc if isinstance(icc, bytes) else None)
+    rgb = np.asarray(rgb_image, dtype=np.uint8).copy()
+    rgb.flags.writeable = False
+    return DecodedImage(
+        rgb=rgb,
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        source_format=source_format,
+        source_mode=source_mode,
+        bit_depth=bit_depth,
+        had_alpha=had_alpha,
+        frame_count=frame_count,
+        exif_transposed=exif_transposed,
+        icc_converted=icc_converted,
+        jpeg_quality=jpeg_quality,
+        byte_size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _bit_depth(im: Image.Image) -> int:
+    rawmode = ""
+    tile = getattr(im, "tile", None)  # set on images opened from files (ImageFile), before load
+    if tile:
+        args = tile[0][3]
+        rawmode = args if isinstance(args, str) else str(args[0]) if args else ""
+    if ";16" in rawmode or im.mode.startswith("I;16"):
+        return 16
+    return {"1": 1, "I": 32, "F": 32}.get(im.mode, 8)
+
+
+def _jpeg_quality(im: Image.Image) -> int | None:
+    tables = getattr(im, "quantization", None)
+    if not tables or 0 not in tables:
+        return None
+    try:
+        return estimate_quality(tables[0])
+    except ValueError:  # 16-bit or non-standard table: no IJG estimate
+        return None
+
+
+def _to_base_mode(im: Image.Image) -> Image.Image:
+    """Return an RGB, L or CMYK image; alpha composited over white, high bit depths scaled."""
+    mode = im.mode
+    if mode in ("RGB", "L", "CMYK"):
+        return im
+    if mode == "1":
+        return im.convert("L")
+    if mode.startswith("I") or mode == "F":
+        return _scale_to_l(im)
+    if mode == "P" or mode == "PA":
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("La", "RGBa"):
+        im = im.convert(mode.upper())
+        mode = im.mode
+    if mode in ("RGBA", "LA"):
+        base_mode = "RGB" if mode == "RGBA" else "L"
+        white = Image.new(base_mode, im.size, (255, 255, 255) if base_mode == "RGB" else 255)
+        white.paste(im.convert(base_mode), mask=im.getchannel("A"))
+        return white
+    return im.convert("RGB")  # YCbCr, LAB, HSV and other rare modes
+
+
+def _scale_to_l(im: Image.Image) -> Image.Image:
+    """Scale 16/32-bit integer or float greyscale to 8 bits by range, not by clipping."""
+    arr = np.asarray(im)
+    if im.mode.startswith("I;16") or (im.mode == "I" and int(arr.max(initial=0)) <= 65535 and arr.min() >= 0):
+        out = np.rint(arr.astype(np.float64) / 257.0)
+    elif im.mode == "F" and float(arr.max(initial=0.0)) <= 1.0 and float(arr.min(initial=0.0)) >= 0.0:
+        out = np.rint(arr.astype(np.float64) * 255.0)
+    else:  # 32-bit integers or floats outside 0..1: stretch the actual range
+        lo, hi = float(arr.min()), float(arr.max())
+        out = np.zeros(arr.shape) if hi <= lo else np.rint((arr - lo) / (hi - lo) * 255.0)
+    return Image.fromarray(np.clip(out, 0, 255).astype(np.uint8), mode="L")
+
+
+@cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, bool]:
+    """Convert to sRGB RGB, through the embedded ICC profile when there is a usable one."""
+    if icc and not _is_srgb(icc):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(
+                im, source, _srgb_profile(), renderingIntent=ImageCms.Intent.PERCEPTUAL, outputMode="RGB"
+            )
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            converted = None  # a broken or mismatched profile: fall back to a plain conversion
+        if converted is not None:
+            return converted, True
+    return (im if im.mode == "RGB" else im.convert("RGB")), False
+
+
+def _is_srgb(icc: bytes) -> bool:
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        description = ImageCms.getProfileDescription(profile)
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return False
+    return "srgb" in description.lower().replace(" ", "")

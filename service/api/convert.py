@@ -1,0 +1,159 @@
+"""Proto <-> domain conversions for the v1 API; no I/O, no gRPC context."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from google.protobuf import timestamp_pb2
+
+from service.api.gen.idetex.v1 import validation_pb2 as pb
+from service.domain.errors import InvalidRequest
+from service.domain.taxonomy import GRADES
+
+if TYPE_CHECKING:
+    from service.domain.report import Report
+    from service.handlers import JobView, ListFilter
+
+DEFAULT_PAGE_SIZE: Final = 20
+MAX_PAGE_SIZE: Final = 100
+
+STATUS_TO_PB: Final = {
+    "PENDING": pb.JOB_STATUS_PENDING,
+    "RUNNING": pb.JOB_STATUS_RUNNING,
+    "DONE": pb.JOB_STATUS_DONE,
+    "FAILED": pb.JOB_STATUS_FAILED,
+}
+VERDICT_TO_PB: Final = {"accept": pb.VERDICT_ACCEPT, "warn": pb.VERDICT_WARN, "reject": pb.VERDICT_REJECT}
+PB_TO_VERDICT: Final = {v: k for k, v in VERDICT_TO_PB.items()}
+CHECK_TO_PB: Final = {
+    True: pb.CHECK_RESULT_PASS,
+    False: pb.CHECK_RESULT_FAIL,
+    None: pb.CHECK_RESULT_NOT_CHECKED,
+}
+
+
+def mode_from_pb(mode: int) -> str:
+    """`sync` or `async`; MODE_UNSPECIFIED means sync."""
+    if mode == pb.MODE_ASYNC:
+        return "async"
+    if mode in (pb.MODE_SYNC, pb.MODE_UNSPECIFIED):
+        return "sync"
+    raise InvalidRequest("mode", "UNKNOWN_MODE", f"unknown mode {mode}")
+
+
+def timestamp(value: datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return ts
+
+
+def datetime_from_pb(message: Any, field: str) -> datetime | None:
+    """The UTC datetime in `message.<field>`, or None when the field is unset."""
+    if not message.HasField(field):
+        return None
+    ts: timestamp_pb2.Timestamp = getattr(message, field)
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def box_to_pb(box: Any) -> pb.Box | None:
+    if box is None:
+        return None
+    x1, y1, x2, y2 = (int(v) for v in box)
+    return pb.Box(x1=x1, y1=y1, x2=x2, y2=y2)
+
+
+def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
+    """The proto Report of a domain Report (boxes in the original, EXIF-rotated frame)."""
+    distortions = [
+        pb.Distortion(
+            type=d.type,
+            severity=d.severity,
+            box=box_to_pb(d.box),
+            confidence=float(d.confidence),
+            key=bool(d.key),
+            impact=d.impact or "",
+        )
+        for d in report.distortions
+    ]
+    guidance = [
+        pb.Guidance(
+            code=g.code,
+            message=g.message,
+            fix=g.fix,
+            distortion=g.distortion or "",
+            severity=g.severity or "",
+            box=box_to_pb(g.box),
+        )
+        for g in report.guidance
+    ]
+    compliance = [
+        pb.ComplianceCheck(
+            code=c.code, rule=c.rule, passed=CHECK_TO_PB[c.passed], message=c.message or "", fix=c.fix or ""
+        )
+        for c in report.compliance
+    ]
+    return pb.Report(
+        grade=report.grade,
+        fine_level=report.fine_level,
+        score=float(report.score),
+        distortions=distortions,
+        description_steps=list(report.description.steps),
+        guidance=guidance,
+        compliance=compliance,
+        verdict=VERDICT_TO_PB.get(report.verdict, pb.VERDICT_UNSPECIFIED),
+        profile=report.profile,
+        model_version=report.model_version,
+        annotated_image_uri=annotated_uri or "",
+        width=int(report.width),
+        height=int(report.height),
+    )
+
+
+def job_to_pb(view: JobView, *, deduplicated: bool = False) -> pb.ValidateResponse:
+    """The ValidateResponse of a job: status, timestamps, error, and the report when done."""
+    response = pb.ValidateResponse(
+        job_id=view.job_id,
+        status=STATUS_TO_PB.get(view.status, pb.JOB_STATUS_UNSPECIFIED),
+        product_id=view.product_id or "",
+        profile=view.profile or "",
+        created_at=timestamp(view.created_at),
+        updated_at=timestamp(view.updated_at),
+        attempts=int(view.attempts or 0),
+        error_code=view.error_code or "",
+        error_message=view.error_message or "",
+        deduplicated=deduplicated,
+    )
+    if view.report is not None:
+        response.report.CopyFrom(report_to_pb(view.report, view.annotated_uri))
+    return response
+
+
+def page_size_from_pb(page_size: int) -> int:
+    """0 means the default; above the maximum is clamped; negative is invalid."""
+    if page_size < 0:
+        raise InvalidRequest("page_size", "NEGATIVE", "page_size must be >= 0")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+def list_filter_from_pb(request: pb.ListReportsRequest) -> ListFilter:
+    from service.handlers import ListFilter
+
+    grade = request.grade.strip().lower()
+    if grade and grade not in GRADES:
+        raise InvalidRequest("grade", "UNKNOWN_GRADE", f"grade must be one of {', '.join(GRADES)}")
+    if request.verdict not in (pb.VERDICT_UNSPECIFIED, *PB_TO_VERDICT):
+        raise InvalidRequest("verdict", "UNKNOWN_VERDICT", f"unknown verdict {request.verdict}")
+    after = datetime_from_pb(request, "created_after")
+    before = datetime_from_pb(request, "created_before")
+    if after and before and after >= before:
+        raise InvalidRequest("created_before", "EMPTY_RANGE", "created_before must be after created_after")
+    return ListFilter(
+        product_id=request.product_id or None,
+        verdict=PB_TO_VERDICT.get(request.verdict),
+        grade=grade or None,
+        created_after=after,
+        created_before=before,
+    )

@@ -1,0 +1,228 @@
+"""The ValidationService servicer: proto in, one container call, proto out.
+
+Authentication, limits and the sync deadline live here; errors are mapped to
+statuses by `service.api.errors.grpc_errors`, in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+import grpc
+
+from service.api import convert
+from service.api.auth import authenticate
+from service.api.errors import SyncUnavailable, grpc_errors
+from service.api.gen.idetex.v1 import validation_pb2 as pb
+from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
+from service.domain.errors import ImageTooLarge, InvalidRequest
+
+if TYPE_CHECKING:
+    from service.handlers import JobView, ListFilter, SubmitImage, SubmitResult
+
+FINISHED: Final = frozenset({"DONE", "FAILED"})
+NO_DEADLINE_S: Final = 10**7  # grpc reports a far-future deadline when the client set none
+
+
+class Backend(Protocol):
+    """What the API needs from the composition root (service.bootstrap.Container)."""
+
+    def submit(self, command: SubmitImage) -> SubmitResult: ...
+
+    def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView: ...
+
+    def get_job(self, merchant_id: str, job_id: str) -> JobView: ...
+
+    def list_jobs(
+        self, merchant_id: str, filters: ListFilter, page_token: str, page_size: int
+    ) -> tuple[list[JobView], str]: ...
+
+    def authenticate(self, api_key: str) -> str: ...
+
+    def readiness(self) -> Mapping[str, bool]: ...
+
+
+class CachedReadiness:
+    """`backend.readiness()` at most once per `ttl_s`, shared by every request thread."""
+
+    def __init__(self, probe: Callable[[], Mapping[str, bool]], ttl_s: float = 1.0) -> None:
+        self._probe = probe
+        self._ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._value: Mapping[str, bool] = {}
+        self._at = float("-inf")
+
+    def __call__(self) -> Mapping[str, bool]:
+        with self._lock:
+            if time.monotonic() - self._at >= self._ttl_s:
+                try:
+                    self._value = dict(self._probe())
+                except Exception:  # a failing probe means "not ready", never a failed RPC
+                    self._value = {}
+                self._at = time.monotonic()
+            return self._value
+
+
+class ValidationServicer(pb_grpc.ValidationServiceServicer):
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        unary_limit_bytes: int,
+        upload_limit_bytes: int,
+        max_sync_wait_s: float = 10.0,
+        deadline_margin_s: float = 0.15,
+        deadline_margin_fraction: float = 0.10,
+        wait_slice_s: float = 1.0,
+        readiness: Callable[[], Mapping[str, bool]] | None = None,
+    ) -> None:
+        self._backend = backend
+        self._unary_limit = unary_limit_bytes
+        self._upload_limit = upload_limit_bytes
+        self._max_sync_wait_s = max_sync_wait_s
+        self._margin_s = deadline_margin_s
+        self._margin_fraction = deadline_margin_fraction
+        self._wait_slice_s = wait_slice_s
+        self._readiness = readiness or CachedReadiness(backend.readiness)
+
+    # ------------------------------------------------------------------ RPCs
+
+    @grpc_errors
+    def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
+        merchant_id = self._merchant(context, request.merchant_id)
+        source = request.WhichOneof("source")
+        if source is None:
+            raise InvalidRequest("source", "MISSING", "send the image bytes or an s3:// URI")
+        image = request.image if source == "image" else None
+        if image is not None and len(image) > self._unary_limit:
+            raise ImageTooLarge(
+                f"image of {len(image)} bytes is above the unary limit of {self._unary_limit} bytes; "
+                "send it with UploadImage",
+                limit=self._unary_limit,
+                actual=len(image),
+            )
+        return self._submit(
+            context,
+            merchant_id,
+            product_id=request.product_id,
+            profile=request.profile,
+            mode=request.mode,
+            idempotency_key=request.idempotency_key,
+            image=image,
+            s3_uri=request.s3_uri if source == "s3_uri" else None,
+        )
+
+    @grpc_errors
+    def UploadImage(
+        self, request_iterator: Iterator[pb.UploadChunk], context: grpc.ServicerContext
+    ) -> pb.ValidateResponse:
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidRequest(
+                "header", "MISSING_HEADER", "the first message of the stream must be the header"
+            )
+        header = first.header
+        merchant_id = self._merchant(context, header.merchant_id)
+        if header.total_size > self._upload_limit:
+            raise self._too_large(header.total_size)
+        data = bytearray()
+        for message in request_iterator:
+            if message.WhichOneof("part") != "chunk":
+                raise InvalidRequest("header", "DUPLICATE_HEADER", "only the first message may be a header")
+            data += message.chunk
+            if len(data) > self._upload_limit:
+                raise self._too_large(len(data))
+        if header.total_size and len(data) != header.total_size:
+            raise InvalidRequest(
+                "total_size",
+                "SIZE_MISMATCH",
+                f"header said {header.total_size} bytes, the stream had {len(data)}",
+            )
+        return self._submit(
+            context,
+            merchant_id,
+            product_id=header.product_id,
+            profile=header.profile,
+            mode=header.mode,
+            idempotency_key=header.idempotency_key,
+            image=bytes(data),
+            s3_uri=None,
+        )
+
+    @grpc_errors
+    def GetReport(self, request: pb.GetReportRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
+        merchant_id = self._merchant(context)
+        if not request.job_id:
+            raise InvalidRequest("job_id", "MISSING", "job_id is required")
+        return convert.job_to_pb(self._backend.get_job(merchant_id, request.job_id))
+
+    @grpc_errors
+    def ListReports(
+        self, request: pb.ListReportsRequest, context: grpc.ServicerContext
+    ) -> pb.ListReportsResponse:
+        merchant_id = self._merchant(context)
+        filters = convert.list_filter_from_pb(request)
+        page_size = convert.page_size_from_pb(request.page_size)
+        views, next_token = self._backend.list_jobs(merchant_id, filters, request.page_token, page_size)
+        return pb.ListReportsResponse(
+            reports=[convert.job_to_pb(v) for v in views], next_page_token=next_token
+        )
+
+    # --------------------------------------------------------------- helpers
+
+    def _merchant(self, context: grpc.ServicerContext, claimed: str = "") -> str:
+        return authenticate(context.invocation_metadata(), self._backend.authenticate, claimed)
+
+    def _too_large(self, size: int) -> ImageTooLarge:
+        return ImageTooLarge(
+            f"upload of {size} bytes is above the limit of {self._upload_limit} bytes",
+            limit=self._upload_limit,
+            actual=size,
+        )
+
+    def _submit(self, context: grpc.ServicerContext, merchant_id: str, **fields: Any) -> pb.ValidateResponse:
+        from service.handlers import SubmitImage
+
+        mode = convert.mode_from_pb(fields.pop("mode"))
+        command = SubmitImage(
+            merchant_id=merchant_id,
+            product_id=fields["product_id"],
+            profile=fields["profile"] or "default",
+            mode=mode,
+            idempotency_key=fields["idempotency_key"] or None,
+            image=fields["image"],
+            s3_uri=fields["s3_uri"],
+        )
+        result = self._backend.submit(command)
+        if mode == "async" or result.status in FINISHED:
+            view = self._backend.get_job(merchant_id, result.job_id)
+        else:
+            view = self._wait(context, merchant_id, result.job_id)
+        return convert.job_to_pb(view, deduplicated=result.deduplicated)
+
+    def _wait(self, context: grpc.ServicerContext, merchant_id: str, job_id: str) -> JobView:
+        """Wait for the report until the deadline minus a margin; UNAVAILABLE if inference is down."""
+        end = time.monotonic() + self._wait_budget(context)
+        while True:
+            if not self._readiness().get("triton", False):
+                raise SyncUnavailable(
+                    "inference is unavailable; the job stays queued, fetch it later with GetReport",
+                    job_id=job_id,
+                )
+            left = max(0.0, end - time.monotonic())
+            view = self._backend.wait_for_report(merchant_id, job_id, min(left, self._wait_slice_s))
+            if view.status in FINISHED or time.monotonic() >= end or not context.is_active():
+                return view
+
+    def _wait_budget(self, context: grpc.ServicerContext) -> float:
+        remaining = context.time_remaining()
+        if remaining is None or remaining >= NO_DEADLINE_S:
+            return self._max_sync_wait_s
+        margin = max(self._margin_s, remaining * self._margin_fraction)
+        return max(0.0, min(remaining - margin, self._max_sync_wait_s))
+
+
+__all__ = ["Backend", "CachedReadiness", "ValidationServicer"]

@@ -1,0 +1,202 @@
+"""`idetex`: serve the stack, check images against it, manage merchants, predict and evaluate.
+
+Thin: each command parses its arguments and calls one function elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.settings import Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    status: int = args.func(args, settings)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="idetex", description="iDetex upload validation service")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("serve", help="start Triton, a Celery worker and the gRPC API (what `make run` runs)")
+    p.add_argument("--workers", type=int, default=1, help="Celery worker processes (default 1)")
+    p.add_argument("--pool", choices=("prefork", "solo"), default="prefork")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check", help="validate images against a running server and print the reports")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    p.add_argument("--profile", default="default", help="default, amazon_main, ebay, google_merchant")
+    p.add_argument("--json", action="store_true", help="print the responses as JSON")
+    p.add_argument("--addr", help="server address (default IDETEX_GRPC_ADDR)")
+    p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
+    p.add_argument("--async", dest="async_", action="store_true", help="queue and print job ids")
+    p.add_argument("--timeout", type=float, default=30.0, help="deadline per image, seconds")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="fetch a job's report from a running server")
+    p.add_argument("job_id")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--addr")
+    p.add_argument("--api-key")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("merchant", help="manage merchants")
+    msub = p.add_subparsers(dest="merchant_command", required=True, metavar="ACTION")
+    c = msub.add_parser("create", help="create a merchant and print its id and API key")
+    c.add_argument("name")
+    c.add_argument("--webhook-url", default=None)
+    c.set_defaults(func=cmd_merchant_create)
+
+    p = sub.add_parser("predict", help="run every image of a folder through Triton; write predictions JSON")
+    p.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="output JSON (list of predictions)")
+    p.add_argument("--triton-url", default=None, help="host:port of a running Triton (default: start one)")
+    p.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--params", default="", help="post-processing parameters JSON")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("eval", help="score predictions against labels with the challenge metrics")
+    p.add_argument("--preds", type=Path, required=True)
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--json", action="store_true", help="print the full metrics as JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("migrate", help="create or upgrade the database schema")
+    p.set_defaults(func=cmd_migrate)
+    return parser
+
+
+# ---------------------------------------------------------------- server side
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from service.serve import serve
+
+    return serve(settings, workers=args.workers, pool=args.pool)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from service.serve import prepare
+
+    prepare(settings)
+    print(f"database at head: {settings.database_url}")
+    return 0
+
+
+def cmd_merchant_create(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import build
+    from service.serve import prepare
+
+    prepare(settings)
+    container = build(settings)
+    try:
+        merchant_id, api_key = container.create_merchant(args.name, webhook_url=args.webhook_url)
+    finally:
+        container.close()
+    print(f"merchant_id: {merchant_id}\napi_key: {api_key}\n(the key is shown once; it is stored hashed)")
+    return 0
+
+
+# ---------------------------------------------------------------- client side
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    from service.serve import DEV_KEY_FILE
+
+    key = args.api_key or os.environ.get("IDETEX_API_KEY", "")
+    if not key and DEV_KEY_FILE.exists():
+        key = DEV_KEY_FILE.read_text().strip()
+    if not key:
+        raise SystemExit(
+            "no API key: pass --api-key, set IDETEX_API_KEY, or run `idetex serve` in development"
+        )
+    return key
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    import grpc
+
+    from service.api.client import ValidationClient, describe_error, format_response, response_to_json
+    from service.api.gen.idetex.v1 import validation_pb2 as pb
+
+    mode = pb.MODE_ASYNC if args.async_ else pb.MODE_SYNC
+    failures = 0
+    results: list[dict[str, object]] = []
+    addr = args.addr or settings.grpc_addr
+    with ValidationClient(addr, _api_key(args), unary_limit_bytes=settings.unary_limit_bytes) as client:
+        for path in args.images:
+            try:
+                response = client.validate_file(path, profile=args.profile, mode=mode, timeout_s=args.timeout)
+            except grpc.RpcError as err:
+                failures += 1
+                if args.json:
+                    call: grpc.Call = err  # type: ignore[assignment]
+                    results.append({"image": str(path), "error": call.code().name, "message": call.details()})
+                else:
+                    print(f"{path}: {describe_error(err)}", file=sys.stderr)
+                continue
+            except OSError as err:
+                failures += 1
+                print(f"{path}: {err}", file=sys.stderr)
+                continue
+            if args.json:
+                results.append({"image": str(path), **response_to_json(response)})
+            else:
+                print(format_response(response, title=str(path)))
+    if args.json:
+        print(json.dumps(results, indent=2))
+    return 1 if failures else 0
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from service.api.client import ValidationClient, format_response, response_to_json
+
+    with ValidationClient(args.addr or settings.grpc_addr, _api_key(args)) as client:
+        response = client.get_report(args.job_id)
+    print(json.dumps(response_to_json(response), indent=2) if args.json else format_response(response))
+    return 0
+
+
+# ---------------------------------------------------------------- model side
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from service import predict
+
+    summary = predict.run(
+        args.images,
+        args.out,
+        triton_url=args.triton_url,
+        protocol=args.protocol,
+        batch_size=args.batch_size,
+        params_path=args.params or settings.postprocess_params,
+    )
+    return 0 if summary.predicted else 1
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from service.iqa.metrics import evaluate
+
+    metrics = evaluate(json.loads(args.preds.read_text()), json.loads(args.labels.read_text()))
+    if args.json:
+        print(json.dumps(metrics, indent=2, sort_keys=True))
+        return 0
+    for name, value in metrics.items():
+        if isinstance(value, int | float | str):
+            print(f"{name:32s} {value:.4f}" if isinstance(value, float) else f"{name:32s} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

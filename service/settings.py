@@ -45,6 +45,7 @@ class Settings:
     api_key_pepper: str = DEV_PEPPER
     sync_timeout_s: float = 10.0
     sync_poll_interval_s: float = 0.02
+    worker_concurrency: int = 2
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 60
     task_soft_time_limit_s: int = 120

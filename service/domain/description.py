@@ -1,0 +1,162 @@
+"""The iDetex four-step description, written from measurements and the model's findings.
+
+1. a brief description of the image from measurable facts (size, brightness, contrast,
+   colourfulness, background) - there is no captioner;
+2. one paragraph per distortion type, one sentence per instance with its region, box and impact;
+3. the key distortions (second-to-last line);
+4. exactly "Thus, the quality of the image is <grade>."
+"""
+
+from __future__ import annotations
+
+import colorsys
+from collections.abc import Sequence
+
+from service.domain.findings import Description, ReportDistortion
+from service.domain.measures import ImageStats
+from service.domain.taxonomy import DISTORTIONS
+
+REF_START, REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
+BOX_START, BOX_END = "<|box_start|>", "<|box_end|>"
+_NUMBERS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+_HUES: tuple[tuple[float, str], ...] = (
+    (0.04, "red"),
+    (0.11, "orange"),
+    (0.19, "yellow"),
+    (0.45, "green"),
+    (0.54, "cyan"),
+    (0.72, "blue"),
+    (0.85, "purple"),
+    (0.95, "pink"),
+    (1.01, "red"),
+)
+
+
+def colour_name(rgb: tuple[int, int, int]) -> str:
+    r, g, b = rgb
+    if max(rgb) - min(rgb) < 24:
+        mean = (r + g + b) / 3
+        if mean >= 235:
+            return "white"
+        if mean < 40:
+            return "black"
+        return "light grey" if mean >= 170 else "dark grey" if mean < 90 else "grey"
+    hue, _, _ = colorsys.rgb_to_hsv(r / 255, g / 255, b / 255)
+    return next(name for limit, name in _HUES if hue < limit)
+
+
+def _brightness(v: float) -> str:
+    if v < 60:
+        return "dark"
+    if v < 100:
+        return "dim"
+    if v < 170:
+        return "balanced brightness"
+    return "bright" if v < 210 else "very bright"
+
+
+def _contrast(v: float) -> str:
+    return "low contrast" if v < 25 else "moderate contrast" if v < 60 else "high contrast"
+
+
+def _colours(v: float) -> str:
+    if v < 10:
+        return "almost no colour"
+    if v < 25:
+        return "muted colours"
+    if v < 50:
+        return "moderate colours"
+    return "rich colours" if v < 80 else "vivid colours"
+
+
+def overview(width: int, height: int, source_format: str, jpeg_quality: int | None, stats: ImageStats) -> str:
+    """Step 1: what can be measured about the picture as a whole."""
+    shape = (
+        "square"
+        if abs(width - height) <= 0.05 * max(width, height)
+        else ("landscape" if width > height else "portrait")
+    )
+    quality = f" (JPEG quality {jpeg_quality})" if jpeg_quality is not None else ""
+    if stats.border_uniformity < 8:
+        background = f"on a plain {colour_name(stats.border_color)} background"
+    else:
+        background = "with a detailed background"
+    return (
+        f"The image is a {width}x{height} {shape} {source_format} picture{quality} with "
+        f"{_brightness(stats.brightness)}, {_contrast(stats.contrast)} and {_colours(stats.colourfulness)}, "
+        f"{background}."
+    )
+
+
+def norm_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """Pixel box -> the 0-1000 integer scale of the ViDA/Qwen2-VL text format."""
+    x1, y1, x2, y2 = box
+    return (
+        round(x1 / width * 1000),
+        round(y1 / height * 1000),
+        round(x2 / width * 1000),
+        round(y2 / height * 1000),
+    )
+
+
+def _grounded_ref(d: ReportDistortion, width: int, height: int) -> str:
+    x1, y1, x2, y2 = norm_box(d.box, width, height)
+    return f"{REF_START}{d.severity} {d.type.lower()}{REF_END}{BOX_START}({x1},{y1}),({x2},{y2}){BOX_END}"
+
+
+def _plain_ref(d: ReportDistortion) -> str:
+    x1, y1, x2, y2 = d.box
+    return f"{d.severity} {d.type.lower()} {d.region} (box {x1},{y1},{x2},{y2})"
+
+
+def _paragraph(items: Sequence[ReportDistortion], ref: dict[int, str]) -> str:
+    name = items[0].type.lower()
+    if len(items) == 1:
+        d = items[0]
+        return f"There is one {ref[id(d)]}: {d.impact}."
+    count = _NUMBERS[len(items)] if len(items) < len(_NUMBERS) else str(len(items))
+    sentences = [f"There are {count} instances of {name}."]
+    sentences += [f"{ref[id(d)][0].upper()}{ref[id(d)][1:]}: {d.impact}." for d in items]
+    return " ".join(sentences)
+
+
+def _join(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _key_line(keys: Sequence[ReportDistortion], ref: dict[int, str]) -> str:
+    if not keys:
+        return "No single distortion stands out; the overall impression comes from the image as a whole."
+    if len(keys) == 1:
+        return f"The key distortion is the {ref[id(keys[0])]}, which decides the overall impression."
+    return f"The key distortions are the {_join([ref[id(d)] for d in keys])}, which decide the impression."
+
+
+def build_description(
+    distortions: Sequence[ReportDistortion],
+    grade: str,
+    width: int,
+    height: int,
+    source_format: str,
+    jpeg_quality: int | None,
+    stats: ImageStats,
+) -> Description:
+    """Write the four steps, plus the same text in the grounded ViDA format."""
+    first = overview(width, height, source_format, jpeg_quality, stats)
+    order = {name: i for i, name in enumerate(DISTORTIONS)}
+    groups: dict[str, list[ReportDistortion]] = {}
+    for d in sorted(distortions, key=lambda d: order.get(d.type, len(order))):
+        groups.setdefault(d.type, []).append(d)
+    keys = [d for d in distortions if d.key]
+    conclusion = f"Thus, the quality of the image is {grade}."
+
+    def render(ref: dict[int, str]) -> tuple[tuple[str, ...], str]:
+        paragraphs = tuple(_paragraph(items, ref) for items in groups.values())
+        return paragraphs or ("There are no visible distortions in the image.",), _key_line(keys, ref)
+
+    plain_paragraphs, plain_key = render({id(d): _plain_ref(d) for d in distortions})
+    grounded_paragraphs, grounded_key = render({id(d): _grounded_ref(d, width, height) for d in distortions})
+    grounded = "\n".join((first, *grounded_paragraphs, grounded_key, conclusion))
+    return Description(first, plain_paragraphs, plain_key, conclusion, grounded)

@@ -1,0 +1,110 @@
+"""Composition measurements for marketplace rules: where the product is, and whether a frame surrounds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from service.domain.prediction import Box
+
+BACKGROUND_TOLERANCE = 30  # max channel difference still counted as background
+MAX_BORDER_SHARE = 0.15  # a frame is at most this thick (share of the side)
+MAX_WHITE_FRAME_SHARE = 0.02  # thicker white "frames" are the white margins of a product shot
+_LINE_UNIFORM = 0.98  # share of a frame line's pixels matching the frame colour
+_TRANSITION = 0.9  # share of the first inner line's middle that differs from the frame colour
+_COLOUR_MATCH = 16
+
+
+def _step(rgb: np.ndarray) -> int:
+    return max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1_000_000)))
+
+
+def product_box(rgb: np.ndarray, background: tuple[int, int, int]) -> Box | None:
+    """Bounding box of everything that is not `background`, ignoring specks; None if nothing is found."""
+    step = _step(rgb)
+    small = rgb[::step, ::step].astype(np.int16)
+    diff = np.abs(small - np.array(background, dtype=np.int16)).max(axis=2)
+    mask = diff > BACKGROUND_TOLERANCE
+    h, w = mask.shape
+    rows = np.flatnonzero(mask.sum(axis=1) > max(1, 0.002 * w))
+    cols = np.flatnonzero(mask.sum(axis=0) > max(1, 0.002 * h))
+    if rows.size == 0 or cols.size == 0:
+        return None
+    full_h, full_w = rgb.shape[:2]
+    x1, x2 = int(cols[0]) * step, min(full_w, (int(cols[-1]) + 1) * step)
+    y1, y2 = int(rows[0]) * step, min(full_h, (int(rows[-1]) + 1) * step)
+    return (x1, y1, x2, y2)
+
+
+def product_fill(box: Box, width: int, height: int) -> float:
+    """The product's larger extent as a share of the frame (Amazon's "fills 85% of the frame")."""
+    x1, y1, x2, y2 = box
+    return max((x2 - x1) / width, (y2 - y1) / height)
+
+
+@dataclass(frozen=True)
+class Border:
+    sides: tuple[str, ...]  # which of top, bottom, left, right carry a frame
+    thickness: dict[str, int]  # px per side
+    color: tuple[int, int, int]
+
+
+def _side_depth(lines: np.ndarray) -> tuple[int, np.ndarray]:
+    """lines: (depth, length, 3) from the edge inward. Return the frame thickness (0 if none) and colour."""
+    lines = lines.astype(np.int16)
+    color = np.median(lines[0], axis=0)
+    depth = 0
+    for line in lines:
+        if (np.abs(line - color).max(axis=1) <= _COLOUR_MATCH).mean() < _LINE_UNIFORM:
+            break
+        depth += 1
+    if depth == 0 or depth >= len(lines):
+        return 0, color
+    inner = lines[depth]
+    n = inner.shape[0]
+    middle = inner[n // 10 : n - n // 10] if n >= 10 else inner
+    differs = (np.abs(middle - color).max(axis=1) > 2 * _COLOUR_MATCH).mean()
+    return (depth if differs >= _TRANSITION else 0), color
+
+
+def detect_border(rgb: np.ndarray) -> Border | None:
+    """Find a uniform frame (all four sides) or bars on two opposite sides; None if there is none.
+
+    White margins around a product on a white background are a background, not a
+    border: white bars on two opposite sides never count, and a white frame counts
+    only when it is thin (<= 2% of the side) and equally thick all round.
+    """
+    h, w = rgb.shape[:2]
+    dh, dw = max(2, int(h * MAX_BORDER_SHARE)), max(2, int(w * MAX_BORDER_SHARE))
+    views = {
+        "top": rgb[:dh],
+        "bottom": rgb[::-1][:dh],
+        "left": rgb[:, :dw].transpose(1, 0, 2),
+        "right": rgb[:, ::-1][:, :dw].transpose(1, 0, 2),
+    }
+    found = {side: _side_depth(v) for side, v in views.items()}
+    framed = {s: (d, c) for s, (d, c) in found.items() if d > 0}
+
+    def same_colour(sides: tuple[str, ...]) -> bool:
+        colours = np.array([framed[s][1] for s in sides])
+        return bool((colours.max(axis=0) - colours.min(axis=0)).max() <= 2 * _COLOUR_MATCH)
+
+    for sides in (("top", "bottom", "left", "right"), ("top", "bottom"), ("left", "right")):
+        if not all(s in framed for s in sides) or not same_colour(sides):
+            continue
+        r, g, b = (int(v) for v in framed[sides[0]][1])
+        thickness = {s: framed[s][0] for s in sides}
+        if min(r, g, b) >= 235 and not _thin_even_frame(thickness, h, w):
+            continue
+        return Border(sides=sides, thickness=thickness, color=(r, g, b))
+    return None
+
+
+def _thin_even_frame(thickness: dict[str, int], height: int, width: int) -> bool:
+    if len(thickness) < 4 or max(thickness.values()) - min(thickness.values()) > 2:
+        return False
+    return (
+        max(thickness["top"], thickness["bottom"]) <= MAX_WHITE_FRAME_SHARE * height
+        and max(thickness["left"], thickness["right"]) <= MAX_WHITE_FRAME_SHARE * width
+    )

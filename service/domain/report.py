@@ -1,0 +1,208 @@
+"""The diagnostic report: the model's findings in words, guidance, marketplace checks and a verdict.
+
+`build_report` is pure: a Prediction (pixel boxes in the decoded image's frame) and the
+DecodedImage in, a Report out. `Report.to_json` / `Report.from_json` round-trip exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.domain.compliance import run_checks
+from service.domain.description import build_description
+from service.domain.findings import (
+    VERDICTS,
+    ComplianceCheck,
+    Description,
+    Guidance,
+    ReportDistortion,
+    Verdict,
+)
+from service.domain.guidance import advice_for, build_guidance
+from service.domain.imaging import DecodedImage
+from service.domain.measures import ImageStats, measure
+from service.domain.prediction import Box, Prediction
+from service.domain.profiles import get_profile
+from service.domain.regions import describe_region
+from service.domain.taxonomy import SEVERITIES
+from service.domain.verdict import decide
+
+__all__ = [
+    "ComplianceCheck",
+    "Description",
+    "Guidance",
+    "ImageFacts",
+    "Report",
+    "ReportDistortion",
+    "build_report",
+]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the decoder and the measurements know about the uploaded file."""
+
+    width: int
+    height: int
+    source_format: str
+    byte_size: int
+    sha256: str
+    jpeg_quality: int | None
+    bit_depth: int
+    had_alpha: bool
+    frame_count: int
+    exif_transposed: bool
+    icc_converted: bool
+    brightness: float
+    contrast: float
+    colourfulness: float
+
+    @classmethod
+    def of(cls, image: DecodedImage, stats: ImageStats) -> ImageFacts:
+        return cls(
+            width=image.width,
+            height=image.height,
+            source_format=image.source_format,
+            byte_size=image.byte_size,
+            sha256=image.sha256,
+            jpeg_quality=image.jpeg_quality,
+            bit_depth=image.bit_depth,
+            had_alpha=image.had_alpha,
+            frame_count=image.frame_count,
+            exif_transposed=image.exif_transposed,
+            icc_converted=image.icc_converted,
+            brightness=stats.brightness,
+            contrast=stats.contrast,
+            colourfulness=stats.colourfulness,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ImageFacts:
+        return cls(**{name: d[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Report:
+    profile: str
+    model_version: str
+    grade: str  # bad | poor | fair | good | excellent
+    fine_level: str  # a..j
+    score: float  # 1..5 MOS scale
+    distortions: tuple[ReportDistortion, ...]
+    description: Description
+    guidance: tuple[Guidance, ...]
+    compliance: tuple[ComplianceCheck, ...]
+    verdict: Verdict
+    verdict_reasons: tuple[str, ...]
+    image: ImageFacts
+    grade_probs: tuple[float, ...] = ()
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def key_distortions(self) -> tuple[ReportDistortion, ...]:
+        return tuple(d for d in self.distortions if d.key)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "profile": self.profile,
+            "model_version": self.model_version,
+            "grade": self.grade,
+            "fine_level": self.fine_level,
+            "score": self.score,
+            "grade_probs": list(self.grade_probs),
+            "verdict": self.verdict,
+            "verdict_reasons": list(self.verdict_reasons),
+            "distortions": [d.to_json() for d in self.distortions],
+            "description": self.description.to_json(),
+            "guidance": [g.to_json() for g in self.guidance],
+            "compliance": [c.to_json() for c in self.compliance],
+            "image": self.image.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Report:
+        verdict = d["verdict"]
+        if verdict not in VERDICTS:
+            raise ValueError(f"unknown verdict {verdict!r}")
+        return cls(
+            profile=d["profile"],
+            model_version=d["model_version"],
+            grade=d["grade"],
+            fine_level=d["fine_level"],
+            score=float(d["score"]),
+            distortions=tuple(ReportDistortion.from_json(x) for x in d["distortions"]),
+            description=Description.from_json(d["description"]),
+            guidance=tuple(Guidance.from_json(x) for x in d["guidance"]),
+            compliance=tuple(ComplianceCheck.from_json(x) for x in d["compliance"]),
+            verdict=verdict,
+            verdict_reasons=tuple(d.get("verdict_reasons", ())),
+            image=ImageFacts.from_json(d["image"]),
+            grade_probs=tuple(float(p) for p in d.get("grade_probs", ())),
+            schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
+        )
+
+
+def _fit_box(box: Box, prediction: Prediction, image: DecodedImage) -> Box:
+    """Boxes are in the decoded image's frame; rescale if the prediction saw another size; clip."""
+    sx = image.width / prediction.width if prediction.width else 1.0
+    sy = image.height / prediction.height if prediction.height else 1.0
+    x1, y1, x2, y2 = (round(box[0] * sx), round(box[1] * sy), round(box[2] * sx), round(box[3] * sy))
+    x1, x2 = sorted((min(max(x1, 0), image.width), min(max(x2, 0), image.width)))
+    y1, y2 = sorted((min(max(y1, 0), image.height), min(max(y2, 0), image.height)))
+    return (x1, y1, x2, y2)
+
+
+def report_distortions(prediction: Prediction, image: DecodedImage) -> tuple[ReportDistortion, ...]:
+    """The prediction's distortions in words, key ones first, then by severity and confidence."""
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    items = []
+    for det in prediction.distortions:
+        box = _fit_box(det.box, prediction, image)
+        items.append(
+            ReportDistortion(
+                type=det.distortion,
+                severity=det.severity,
+                box=box,
+                confidence=round(float(det.confidence), 4),
+                key=det.key,
+                region=describe_region(box, image.width, image.height),
+                impact=advice_for(det.distortion).impact,
+            )
+        )
+    items.sort(key=lambda d: (not d.key, -rank[d.severity], -d.confidence))
+    return tuple(items)
+
+
+def build_report(prediction: Prediction, image: DecodedImage, profile: str, model_version: str) -> Report:
+    """Turn the model's prediction for `image` into the full report under the named marketplace profile."""
+    prof = get_profile(profile)
+    stats = measure(image.rgb)
+    distortions = report_distortions(prediction, image)
+    checks = run_checks(image, prof, stats)
+    grade = prediction.grade
+    verdict, reasons = decide(prof.policy, grade, distortions, checks)
+    description = build_description(
+        distortions, grade, image.width, image.height, image.source_format, image.jpeg_quality, stats
+    )
+    return Report(
+        profile=prof.name,
+        model_version=model_version,
+        grade=grade,
+        fine_level=prediction.fine_level,
+        score=round(float(prediction.score), 4),
+        distortions=distortions,
+        description=description,
+        guidance=build_guidance(distortions, checks, grade),
+        compliance=checks,
+        verdict=verdict,
+        verdict_reasons=reasons,
+        image=ImageFacts.of(image, stats),
+        grade_probs=tuple(round(float(p), 4) for p in prediction.grade_probs),
+    )

@@ -45,6 +45,7 @@ class Settings:
     api_key_pepper: str = DEV_PEPPER
     sync_timeout_s: float = 10.0
     sync_poll_interval_s: float = 0.02
+    task_queue: str = "idetex"
     worker_concurrency: int = 2
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 60

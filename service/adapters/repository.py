@@ -100,7 +100,7 @@ class Repository:
             created, job_id = after
             stmt = stmt.where(or_(Job.created_at < created, and_(Job.created_at == created, Job.id < job_id)))
         stmt = stmt.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit)
-        return [(job, report) for job, report in self.session.execute(stmt).tuples()]
+        return [(row[0], row[1]) for row in self.session.execute(stmt)]
 
     def delivery_attempts(self, webhook_id: str) -> int:
         stmt = (

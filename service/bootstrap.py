@@ -1,0 +1,166 @@
+"""The composition root shared by the gRPC server, the Celery worker and the CLI.
+
+`build(settings)` wires the handlers to real adapters and does no I/O: the database
+engine connects, the Triton and S3 clients are made, on first use. A worker process
+builds its own Container after it forks (see workers.tasks).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from service import handlers
+from service.adapters.blobs import blob_store_from_url
+from service.adapters.db import make_engine, migrate
+from service.adapters.inference import Inference
+from service.adapters.publisher import CeleryPublisher, TaskPublisher
+from service.adapters.repository import ListFilter
+from service.adapters.unit_of_work import sql_unit_of_work_factory
+from service.adapters.webhook import HttpWebhookSender
+from service.domain.imaging import ImageLimits
+from service.iqa.contract import MODEL_VERSION
+from service.settings import Settings
+from service.views import JobView
+
+log = logging.getLogger(__name__)
+
+FALLBACK_MODEL_VERSION = MODEL_VERSION  # what Inference.model_version() answers for the contract model
+
+
+class CachedModelVersion:
+    """The served model's version, asked of Triton at most once per `ttl_s`.
+
+    While Triton cannot say, the contract's version stands in (and is not cached).
+    """
+
+    def __init__(self, inference: Inference, ttl_s: float = 60.0) -> None:
+        self.inference = inference
+        self.ttl_s = ttl_s
+        self._value: str | None = None
+        self._at = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> str:
+        with self._lock:
+            now = time.monotonic()
+            if self._value is None or now - self._at > self.ttl_s:
+                try:
+                    self._value, self._at = str(self.inference.model_version()), now
+                except Exception as exc:  # Triton down: keep the last known or the contract's version
+                    log.debug("model version unknown: %s", exc)
+                    return self._value or FALLBACK_MODEL_VERSION
+            return self._value
+
+
+def make_inference(settings: Settings) -> Inference:
+    from service.adapters import inference
+
+    if settings.triton_protocol == "http":
+        return inference.TritonHttpInference(settings.triton_url, timeout_s=settings.triton_timeout_s)
+    return inference.TritonGrpcInference(settings.triton_url, timeout_s=settings.triton_timeout_s)
+
+
+class Container:
+    """Handlers bound to adapters. Methods mirror service.handlers without the `deps` argument."""
+
+    def __init__(
+        self, settings: Settings, deps: handlers.Deps, publisher: TaskPublisher, close: Callable[[], None]
+    ):
+        self.settings = settings
+        self.deps = deps
+        self.publisher = publisher
+        self._close = close
+
+    # commands
+    def submit(self, cmd: handlers.SubmitImage) -> handlers.SubmitResult:
+        return handlers.submit(self.deps, cmd)
+
+    def process_job(self, job_id: str, final_attempt: bool = False) -> str:
+        return handlers.process_job(self.deps, job_id, final_attempt)
+
+    def deliver_webhook(self, job_id: str, webhook_id: str) -> Any:
+        return handlers.deliver_webhook(self.deps, job_id, webhook_id)
+
+    def create_merchant(self, name: str, webhook_url: str | None = None) -> tuple[str, str]:
+        return handlers.create_merchant(self.deps, name, webhook_url)
+
+    def issue_api_key(self, merchant_id: str) -> str:
+        return handlers.issue_api_key(self.deps, merchant_id)
+
+    # queries
+    def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
+        return handlers.wait_for_report(self.deps, merchant_id, job_id, timeout_s)
+
+    def get_job(self, merchant_id: str, job_id: str) -> JobView:
+        return handlers.get_job(self.deps, merchant_id, job_id)
+
+    def list_jobs(
+        self, merchant_id: str, filt: ListFilter, page_token: str = "", page_size: int = 50
+    ) -> tuple[list[JobView], str]:
+        return handlers.list_jobs(self.deps, merchant_id, filt, page_token, page_size)
+
+    def authenticate(self, api_key: str) -> str:
+        return handlers.authenticate(self.deps, api_key)
+
+    def webhook_secret(self, merchant_id: str) -> str | None:
+        return handlers.webhook_secret(self.deps, merchant_id)
+
+    def readiness(self) -> dict[str, bool]:
+        return handlers.readiness(self.deps)
+
+    # lifecycle
+    def migrate(self) -> None:
+        migrate(self.settings.database_url)
+
+    def close(self) -> None:
+        self._close()
+
+
+def build(
+    settings: Settings,
+    *,
+    celery_app: Any = None,
+    inference: Inference | None = None,
+    publisher: TaskPublisher | None = None,
+) -> Container:
+    """Wire a Container; pass `celery_app` (the worker's own), `inference` or `publisher` to override."""
+    if publisher is None:
+        if celery_app is None:
+            from workers.celery_app import create_app
+
+            celery_app = create_app(settings)
+        publisher = CeleryPublisher(celery_app)
+    inference = inference or make_inference(settings)
+    engine = make_engine(settings.database_url)
+    params = None
+    if settings.postprocess_params:
+        from service.iqa.postprocess import load_params
+
+        params = load_params(settings.postprocess_params)
+    deps = handlers.Deps(
+        uow=sql_unit_of_work_factory(engine, publisher),
+        blobs=blob_store_from_url(settings.blob_url, settings.s3_endpoint_url, settings.s3_region),
+        inference=inference,
+        model_version=CachedModelVersion(inference),
+        limits=ImageLimits(
+            max_bytes=settings.upload_limit_bytes, max_pixels=settings.max_pixels, min_side=settings.min_side
+        ),
+        api_key_pepper=settings.api_key_pepper,
+        webhook_sender=HttpWebhookSender(settings.webhook_timeout_s),
+        webhook_allow_private=settings.webhook_allow_private,
+        postprocess_params=params,
+        poll_interval_s=settings.sync_poll_interval_s,
+        broker_ready=publisher.is_ready,
+    )
+
+    def close() -> None:
+        engine.dispose()
+        closer = getattr(inference, "close", None)
+        if callable(closer):
+            closer()
+
+    return Container(settings, deps, publisher, close)

@@ -1,0 +1,439 @@
+"""The service layer: plain functions over ports (unit of work, blob store, inference, webhooks).
+
+The gRPC servicer, the Celery tasks and the CLI call these through bootstrap.Container;
+none of them touch SQL, files or Triton directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from service import credentials, pipeline
+from service.adapters import webhook as wh
+from service.adapters.blobs import BlobStore
+from service.adapters.db import Job, Merchant, ReportRow, WebhookDelivery
+from service.adapters.inference import Inference
+from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, TaskMessage
+from service.adapters.repository import ListFilter
+from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
+from service.domain.errors import InferenceUnavailable, InvalidRequest, NotFound
+from service.domain.imaging import DecodedImage, ImageLimits, decode_image
+from service.domain.profiles import get_profile
+from service.views import JobView, decode_page_token, encode_page_token, job_view, webhook_event
+
+__all__ = [
+    "Deps",
+    "JobView",
+    "ListFilter",
+    "SubmitImage",
+    "SubmitResult",
+    "authenticate",
+    "create_merchant",
+    "deliver_webhook",
+    "get_job",
+    "issue_api_key",
+    "list_jobs",
+    "process_job",
+    "readiness",
+    "submit",
+    "wait_for_report",
+    "webhook_secret",
+]
+
+log = logging.getLogger(__name__)
+
+Status = Literal["PENDING", "RUNNING", "DONE", "FAILED"]
+TERMINAL = ("DONE", "FAILED")
+# failures a repeat submission may retry (the image itself was fine)
+RETRYABLE_CODES = ("INFERENCE_UNAVAILABLE", "BROKER_UNAVAILABLE")
+MAX_PAGE_SIZE = 100
+
+
+@dataclass
+class Deps:
+    """The ports and knobs the handlers need; bootstrap.build wires the real ones."""
+
+    uow: Callable[[], UnitOfWork]
+    blobs: BlobStore
+    inference: Inference
+    model_version: Callable[[], str]
+    limits: ImageLimits
+    api_key_pepper: str
+    webhook_sender: wh.WebhookSender
+    webhook_allow_private: bool = False
+    broker_ready: Callable[[], bool] = lambda: True
+    postprocess_params: Any = None
+    poll_interval_s: float = 0.02
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True)
+class SubmitImage:
+    merchant_id: str
+    product_id: str = ""
+    profile: str = "default"
+    mode: Literal["sync", "async"] = "async"
+    idempotency_key: str | None = None
+    image: bytes | None = None
+    s3_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    job_id: str
+    status: Status
+    deduplicated: bool
+
+
+# ------------------------------------------------------------------ submit
+
+
+def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
+    """Validate the image now (typed errors), store it, create the job, enqueue it after commit.
+
+    Idempotent by idempotency key and by (merchant, sha256, profile, model version): a repeat
+    returns the earlier job (and its report) without a second inference.
+    """
+    get_profile(cmd.profile)
+    data = _input_bytes(deps, cmd)
+    image = decode_image(data, deps.limits)
+    version = deps.model_version()
+    key = cmd.idempotency_key or None
+    with deps.uow() as uow:
+        earlier = _earlier_job(uow, cmd.merchant_id, key, image.sha256, cmd.profile, version)
+        if earlier is not None:
+            return _repeat(uow, earlier)
+        original_uri = deps.blobs.put(
+            f"originals/{cmd.merchant_id}/{image.sha256}", data, _content_type(image)
+        )
+        job = Job(
+            id=str(uuid.uuid4()),
+            merchant_id=cmd.merchant_id,
+            product_id=cmd.product_id,
+            profile=cmd.profile,
+            status="PENDING",
+            idempotency_key=key,
+            image_sha256=image.sha256,
+            model_version=version,
+            attempts=0,
+            original_uri=original_uri,
+        )
+        uow.repo.add(job)
+        uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
+        try:
+            uow.commit()
+        except Conflict:  # a concurrent request with the same idempotency key won
+            assert key is not None
+            winner = uow.repo.job_by_idempotency_key(cmd.merchant_id, key)
+            if winner is None:
+                raise
+            return SubmitResult(winner.id, _status(winner), True)
+        except PublishFailed as exc:
+            _mark_failed(deps, job.id, "BROKER_UNAVAILABLE", str(exc))
+            raise InferenceUnavailable(f"the task queue is unavailable: {exc}") from exc
+        return SubmitResult(job.id, "PENDING", False)
+
+
+def _input_bytes(deps: Deps, cmd: SubmitImage) -> bytes:
+    if cmd.image is not None and cmd.s3_uri:
+        raise InvalidRequest("image", "BOTH_IMAGE_AND_URI", "send image bytes or an s3:// URI, not both")
+    if not cmd.s3_uri:
+        return cmd.image or b""
+    if not cmd.s3_uri.startswith("s3://"):
+        raise InvalidRequest("s3_uri", "BAD_S3_URI", f"expected s3://bucket/key, got {cmd.s3_uri!r}")
+    try:
+        return deps.blobs.get(cmd.s3_uri, max_bytes=deps.limits.max_bytes)
+    except NotFound as exc:
+        raise InvalidRequest("s3_uri", "S3_OBJECT_NOT_FOUND", exc.message) from exc
+
+
+def _earlier_job(
+    uow: UnitOfWork, merchant_id: str, key: str | None, sha256: str, profile: str, version: str
+) -> Job | None:
+    if key is not None:
+        job = uow.repo.job_by_idempotency_key(merchant_id, key)
+        if job is not None:
+            if job.image_sha256 != sha256 or job.profile != profile:
+                raise InvalidRequest(
+                    "idempotency_key",
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this idempotency key was used for a different image or profile",
+                )
+            return job
+    return uow.repo.reusable_job(merchant_id, sha256, profile, version)
+
+
+def _repeat(uow: UnitOfWork, job: Job) -> SubmitResult:
+    """A repeat: the earlier job as it stands; a transiently failed one is queued again."""
+    if job.status == "FAILED" and job.error_code in RETRYABLE_CODES:
+        job.status, job.error_code, job.error_message = "PENDING", None, None
+        uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
+        uow.commit()
+    return SubmitResult(job.id, _status(job), True)
+
+
+def _content_type(image: DecodedImage) -> str:
+    return f"image/{image.source_format.lower()}"
+
+
+def _status(job: Job) -> Status:
+    return job.status  # type: ignore[return-value]
+
+
+# ------------------------------------------------------------------ process
+
+
+def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
+    """Run one job through the model and store its report; idempotent on redelivery.
+
+    InferenceUnavailable is raised again for the task to retry, unless this is the
+    final attempt; every other failure marks the job FAILED with a stable code.
+    """
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        if job is None:
+            log.warning("process_job: no job %s", job_id)
+            raise NotFound(f"no job {job_id}")
+        if job.status in TERMINAL:
+            return _status(job)
+        job.status = "RUNNING"
+        job.attempts += 1
+        uow.commit()
+        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile)
+    try:
+        outcome = pipeline.run(deps, spec)
+    except InferenceUnavailable as exc:
+        if final_attempt:
+            return _mark_failed(deps, job_id, exc.code, exc.message)
+        _mark_waiting(deps, job_id, exc)
+        raise
+    except Exception as exc:
+        code = getattr(exc, "code", "INTERNAL")
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        if code == "INTERNAL":
+            log.exception("job %s failed", job_id)
+        return _mark_failed(deps, job_id, str(code), str(message))
+    return _store_outcome(deps, job_id, outcome)
+
+
+def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status:
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        assert job is not None
+        if job.status == "DONE":  # a redelivered copy finished first
+            return "DONE"
+        report = outcome.report
+        uow.repo.add(
+            ReportRow(
+                job_id=job.id,
+                merchant_id=job.merchant_id,
+                product_id=job.product_id,
+                grade=report.grade,
+                verdict=report.verdict,
+                score=float(report.score),
+                body=report.to_json(),
+            ),
+            *pipeline.distortion_rows(job.id, outcome.prediction),
+        )
+        job.status, job.error_code, job.error_message = "DONE", None, None
+        job.model_version = outcome.model_version
+        job.annotated_uri = outcome.annotated_uri
+        _enqueue_webhook(uow, job)
+        try:
+            uow.commit()
+        except Conflict:  # the report row exists: another worker stored it
+            return "DONE"
+        except PublishFailed as exc:
+            log.error("job %s done, but its webhook could not be queued: %s", job_id, exc)
+    return "DONE"
+
+
+def _enqueue_webhook(uow: UnitOfWork, job: Job) -> None:
+    merchant = uow.repo.merchant(job.merchant_id)
+    if merchant is not None and merchant.webhook_url:
+        webhook_id = f"msg_{job.id.replace('-', '')}_{job.status.lower()}"
+        uow.publish_after_commit(TaskMessage(DELIVER_WEBHOOK, (job.id, webhook_id)))
+
+
+def _mark_failed(deps: Deps, job_id: str, code: str, message: str) -> Status:
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        if job is None or job.status == "DONE":
+            return "DONE" if job else "FAILED"
+        job.status, job.error_code, job.error_message = "FAILED", code, message[:2000]
+        _enqueue_webhook(uow, job)
+        try:
+            uow.commit()
+        except PublishFailed as exc:
+            log.error("job %s failed, and its webhook could not be queued: %s", job_id, exc)
+    return "FAILED"
+
+
+def _mark_waiting(deps: Deps, job_id: str, exc: InferenceUnavailable) -> None:
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        if job is not None and job.status == "RUNNING":
+            job.status, job.error_code, job.error_message = "PENDING", exc.code, exc.message[:2000]
+            uow.commit()
+
+
+# ------------------------------------------------------------------ queries
+
+
+def get_job(deps: Deps, merchant_id: str, job_id: str) -> JobView:
+    """The job and its report; NotFound when it does not exist or belongs to another merchant."""
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id, merchant_id)
+        if job is None:
+            raise NotFound(f"no job {job_id}")
+        return job_view(job, uow.repo.report(job_id))
+
+
+def wait_for_report(deps: Deps, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
+    """Poll until the job is DONE or FAILED; when time is up, the view as it stands."""
+    deadline = deps.clock() + max(timeout_s, 0.0)
+    while True:
+        view = get_job(deps, merchant_id, job_id)
+        left = deadline - deps.clock()
+        if view.status in TERMINAL or left <= 0:
+            return view
+        deps.sleep(min(deps.poll_interval_s, left))
+
+
+def list_jobs(
+    deps: Deps, merchant_id: str, filt: ListFilter, page_token: str = "", page_size: int = 50
+) -> tuple[list[JobView], str]:
+    """Newest first; returns the page and the token of the next one ("" at the end)."""
+    size = min(max(page_size, 1), MAX_PAGE_SIZE) if page_size else 50
+    after = decode_page_token(page_token) if page_token else None
+    with deps.uow() as uow:
+        rows = uow.repo.list_jobs(merchant_id, filt, after, size + 1)
+        views = [job_view(job, report) for job, report in rows[:size]]
+    next_token = encode_page_token(rows[size - 1][0]) if len(rows) > size else ""
+    return views, next_token
+
+
+# ------------------------------------------------------------------ merchants
+
+
+def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tuple[str, str]:
+    """A new merchant with a webhook secret and a first API key; returns (merchant_id, api_key)."""
+    if not name.strip():
+        raise InvalidRequest("name", "EMPTY", "a merchant needs a name")
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise InvalidRequest("webhook_url", "BAD_URL", "the webhook URL must be http(s)://...")
+    merchant_id = str(uuid.uuid4())
+    with deps.uow() as uow:
+        uow.repo.add(
+            Merchant(
+                id=merchant_id,
+                name=name.strip(),
+                webhook_url=webhook_url or None,
+                webhook_secret=wh.generate_secret(),
+            )
+        )
+        uow.repo.flush()
+        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
+        uow.repo.add(row)
+        uow.commit()
+    return merchant_id, api_key
+
+
+def issue_api_key(deps: Deps, merchant_id: str) -> str:
+    """Another API key for an existing merchant (the plain key is shown only once)."""
+    with deps.uow() as uow:
+        if uow.repo.merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
+        uow.repo.add(row)
+        uow.commit()
+    return api_key
+
+
+def webhook_secret(deps: Deps, merchant_id: str) -> str | None:
+    """The merchant's `whsec_...` secret, for verifying deliveries."""
+    with deps.uow() as uow:
+        merchant = uow.repo.merchant(merchant_id)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        return merchant.webhook_secret
+
+
+def authenticate(deps: Deps, api_key: str) -> str:
+    """The merchant id for a valid, unrevoked API key; Unauthenticated otherwise."""
+    with deps.uow() as uow:
+        return credentials.check_api_key(uow.repo, api_key, deps.api_key_pepper)
+
+
+# ------------------------------------------------------------------ webhooks, readiness
+
+
+def deliver_webhook(deps: Deps, job_id: str, webhook_id: str) -> wh.DeliveryResult | None:
+    """One signed delivery attempt, logged; raises WebhookDeliveryFailed on a non-2xx answer.
+
+    Returns None when there is nothing to send (no URL) and the refused result when the
+    destination is not allowed (logged, not retried).
+    """
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        merchant = uow.repo.merchant(job.merchant_id) if job else None
+        if job is None or merchant is None or not merchant.webhook_url or not merchant.webhook_secret:
+            return None
+        url, secret = merchant.webhook_url, merchant.webhook_secret
+        body = webhook_event(job, uow.repo.report(job_id))
+        attempt = uow.repo.delivery_attempts(webhook_id) + 1
+    headers = wh.signed_headers(secret, webhook_id, int(time.time()), body)
+    try:
+        wh.check_destination(url, deps.webhook_allow_private)
+        result = deps.webhook_sender.send(url, headers, body)
+    except wh.DestinationRefused as exc:
+        result = wh.DeliveryResult(None, f"refused: {exc}")
+        _log_delivery(deps, job_id, webhook_id, url, attempt, result)
+        return result
+    _log_delivery(deps, job_id, webhook_id, url, attempt, result)
+    if not result.ok:
+        raise wh.WebhookDeliveryFailed(f"{url}: {result.error}")
+    return result
+
+
+def _log_delivery(
+    deps: Deps, job_id: str, webhook_id: str, url: str, attempt: int, result: wh.DeliveryResult
+) -> None:
+    with deps.uow() as uow:
+        uow.repo.add(
+            WebhookDelivery(
+                webhook_id=webhook_id,
+                job_id=job_id,
+                url=url,
+                attempt=attempt,
+                status_code=result.status_code,
+                error=result.error,
+                delivered_at=dt.datetime.now(dt.UTC),
+            )
+        )
+        uow.commit()
+
+
+def readiness(deps: Deps) -> dict[str, bool]:
+    """Whether Triton, the database and the broker can serve now (never raises)."""
+
+    def database() -> bool:
+        with deps.uow() as uow:
+            uow.repo.ping()
+        return True
+
+    checks = {"triton": deps.inference.is_ready, "database": database, "broker": deps.broker_ready}
+    result = {}
+    for name, check in checks.items():
+        try:
+            result[name] = bool(check())
+        except Exception:
+            result[name] = False
+    return result

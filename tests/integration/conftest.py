@@ -1,0 +1,156 @@
+"""Integration fixtures: real databases, a real broker and a real Celery worker process.
+
+- `database_url`: a migrated SQLite file, and also a fresh PostgreSQL schema (dropped at the
+  end) when TEST_DATABASE_URL is set: tests using it run once per database.
+- `broker_url`: kombu's SQLAlchemy transport on a SQLite file, or TEST_BROKER_URL (Redis, RabbitMQ).
+- `worker_env` / `start_worker`: `celery -A workers.celery_app worker` in a subprocess, pointed at
+  those, at a temp blob folder and at the session's real Triton (root conftest); each worker
+  consumes its own queue so runs sharing a broker never take each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from service.adapters.db import migrate
+from service.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_params() -> list[str]:
+    return ["sqlite", "postgresql"] if os.environ.get("TEST_DATABASE_URL") else ["sqlite"]
+
+
+@pytest.fixture(scope="session", params=_database_params())
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database URL for this session (SQLite; PostgreSQL when configured)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idetex.db'}"
+        migrate(url)
+        yield url
+        return
+    base = make_url(os.environ["TEST_DATABASE_URL"])
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def broker_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """TEST_BROKER_URL, else the embedded SQLite broker in a temp folder."""
+    return (
+        os.environ.get("TEST_BROKER_URL")
+        or f"sqla+sqlite:///{tmp_path_factory.mktemp('broker') / 'broker.db'}"
+    )
+
+
+@pytest.fixture(scope="session")
+def blob_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("blobs")
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    env: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        """The settings the worker runs with, for building the test's own Container."""
+        return Settings.from_env(self.env)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # warm shutdown
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def _start_worker(env: dict[str, str], log_path: Path, timeout_s: float = 60.0) -> WorkerProcess:
+    command = [
+        sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
+        "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
+    ]  # fmt: skip
+    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    worker = WorkerProcess(process, log_path, env)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited with {process.returncode}:\n{worker.log()}")
+        if " ready." in worker.log():
+            return worker
+        time.sleep(0.1)
+    worker.stop()
+    raise RuntimeError(f"celery worker not ready after {timeout_s}s:\n{worker.log()}")
+
+
+@pytest.fixture(scope="session")
+def worker_env(database_url: str, broker_url: str, blob_dir: Path) -> dict[str, str]:
+    """Environment of a worker on this session's database, broker and blobs (no Triton yet)."""
+    return {
+        "IDETEX_DATABASE_URL": database_url,
+        "IDETEX_BROKER_URL": broker_url,
+        "IDETEX_BLOB_URL": blob_dir.as_uri(),
+        "IDETEX_TASK_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
+        "IDETEX_WEBHOOK_ALLOW_PRIVATE": "1",
+        "IDETEX_WEBHOOK_TIMEOUT_S": "3",
+    }
+
+
+@pytest.fixture(scope="session")
+def start_worker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[[dict[str, str]], WorkerProcess]]:
+    """Start a worker with the given environment; every worker started is stopped at session end."""
+    started: list[WorkerProcess] = []
+
+    def start(env: dict[str, str]) -> WorkerProcess:
+        log_path = tmp_path_factory.mktemp("worker") / "worker.log"
+        worker = _start_worker(env, log_path)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    start_worker: Callable[[dict[str, str]], WorkerProcess], worker_env: dict[str, str], triton_grpc_url: str
+) -> WorkerProcess:
+    """A real worker serving this session's queue with the session's real Triton."""
+    return start_worker({**worker_env, "IDETEX_TRITON_URL": triton_grpc_url})

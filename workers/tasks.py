@@ -1,0 +1,74 @@
+"""Celery tasks: thin wrappers over the service layer, one Container per worker process.
+
+Each task only turns its arguments into a handler call. The Container (database engine,
+Triton client, S3 client) is built in the process that runs the task, after the fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery import Task
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
+from service.adapters.webhook import WebhookDeliveryFailed
+from service.bootstrap import Container, build
+from service.domain.errors import InferenceUnavailable
+from service.settings import Settings
+from workers.celery_app import app
+
+log = logging.getLogger(__name__)
+
+_container: Container | None = None
+_container_pid: int | None = None
+
+
+def container() -> Container:
+    """This process's Container, built on first use (and again in a forked child)."""
+    global _container, _container_pid
+    if _container is None or _container_pid != os.getpid():
+        _container = build(Settings.from_env(), celery_app=app)
+        _container_pid = os.getpid()
+    return _container
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    global _container
+    _container = None  # never reuse a parent's connections in a child
+    container()
+
+
+@worker_process_shutdown.connect
+def _before_exit(**_: Any) -> None:
+    if _container is not None and _container_pid == os.getpid():
+        _container.close()
+
+
+@app.task(
+    name=PROCESS_IMAGE,
+    bind=True,
+    autoretry_for=(InferenceUnavailable,),
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def process_image(self: Task, job_id: str) -> str:
+    """Run one job; Triton UNAVAILABLE is retried with backoff, the last attempt marks it FAILED."""
+    final_attempt = self.request.retries >= (self.max_retries or 0)
+    return container().process_job(job_id, final_attempt=final_attempt)
+
+
+@app.task(
+    name=DELIVER_WEBHOOK,
+    bind=True,
+    autoretry_for=(WebhookDeliveryFailed,),
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def deliver_webhook(self: Task, job_id: str, webhook_id: str) -> int | None:
+    """One signed delivery attempt; a non-2xx answer is retried with backoff."""
+    result = container().deliver_webhook(job_id, webhook_id)
+    return None if result is None else result.status_code

@@ -12,6 +12,7 @@ forks after building its composition root gets its own connection.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -51,6 +52,9 @@ class Inference(ABC):
     @abstractmethod
     def model_version(self) -> str:
         """The served model's version (e.g. "1"); raises InferenceUnavailable if it cannot be asked."""
+
+    def close(self) -> None:  # noqa: B027 (optional hook: most adapters hold nothing to close)
+        """Release connections; the adapter stays usable and reconnects on next use."""
 
 
 def split_batches(images: np.ndarray, max_batch: int = MAX_BATCH) -> list[np.ndarray]:
@@ -103,6 +107,14 @@ class _TritonInference(Inference):
         metadata = self._call(lambda c: c.get_model_metadata(self.model_name, self.version))
         versions = _field(metadata, "versions") or [self.version]
         return str(versions[-1])
+
+    def close(self) -> None:
+        """Close this thread's client, if any; the next call makes a new one."""
+        client = getattr(self._local, "client", None)
+        self._local.__dict__.clear()
+        if client is not None:  # closing a broken connection must not mask the caller's own error
+            with contextlib.suppress(Exception):
+                client.close()
 
     # -------------------------------------------------------------- helpers
 

@@ -202,3 +202,10 @@ def test_the_model_config_name_option_selects_a_config(triton_server, tmp_path):
             server.wait_ready(timeout=120)
     finally:
         server.stop()
+
+
+def test_a_closed_adapter_reconnects_on_next_use(adapter, photos):
+    """close() drops the client; the next infer makes a new one and succeeds."""
+    adapter.infer(photos[:1])
+    adapter.close()
+    assert_within_contract(adapter.infer(photos[:1]), 1)

@@ -18,11 +18,13 @@ from PIL import Image, ImageCms
 
 def gradient(width: int = 320, height: int = 240) -> np.ndarray:
     """A smooth colour gradient with some texture: a plausible, clean photo stand-in."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    r = 40 + 180 * x / max(width - 1, 1)
-    g = 40 + 180 * y / max(height - 1, 1)
-    b = 128 + 60 * np.sin(x / 9.0) * np.cos(y / 7.0)
-    return np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
+    x = np.arange(width, dtype=np.float32)[None, :]
+    y = np.arange(height, dtype=np.float32)[:, None]
+    out = np.empty((height, width, 3), dtype=np.uint8)
+    out[..., 0] = 40 + 180 * x / max(width - 1, 1)
+    out[..., 1] = 40 + 180 * y / max(height - 1, 1)
+    out[..., 2] = 128 + 60 * np.sin(x / 9.0) * np.cos(y / 7.0)
+    return out
 
 
 def solid(width: int, height: int, color: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
@@ -58,6 +60,8 @@ def with_border(rgb: np.ndarray, thickness: int = 12, color: tuple[int, int, int
 
 def encode(rgb: np.ndarray | Image.Image, fmt: str = "PNG", **params: object) -> bytes:
     im = rgb if isinstance(rgb, Image.Image) else Image.fromarray(rgb)
+    if fmt == "PNG":
+        params.setdefault("compress_level", 1)  # fast; tests do not need small files
     buf = io.BytesIO()
     im.save(buf, fmt, **params)
     return buf.getvalue()

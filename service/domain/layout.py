@@ -61,10 +61,12 @@ def _side_depth(lines: np.ndarray) -> tuple[int, np.ndarray]:
         depth += 1
     if depth == 0 or depth >= len(lines):
         return 0, color
-    inner = lines[depth]
-    n = inner.shape[0]
-    middle = inner[n // 10 : n - n // 10] if n >= 10 else inner
-    differs = (np.abs(middle - color).max(axis=1) > 2 * _COLOUR_MATCH).mean()
+    # The inner edge must be a straight, full-length change of colour. JPEG ringing can blur
+    # it over a few lines, so look at up to three lines past the uniform run.
+    n = lines.shape[1]
+    middle = slice(n // 10, n - n // 10) if n >= 10 else slice(0, n)
+    inner = lines[depth : depth + 3, middle]
+    differs = (np.abs(inner - color).max(axis=2) > 2 * _COLOUR_MATCH).mean(axis=1).max()
     return (depth if differs >= _TRANSITION else 0), color
 
 

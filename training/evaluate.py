@@ -18,6 +18,7 @@ and a grid of annotated examples. The real blurred photos of ``opencv-doc``
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -178,6 +179,10 @@ def targets_check(results: dict[str, Any]) -> dict[str, Any]:
     return checks
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "n/a"
@@ -286,6 +291,28 @@ def plot_per_type_f1(results: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def pick_examples(labels: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """One image per distortion type in taxonomy order (the first that has it), then evenly spaced others."""
+    chosen: list[dict[str, Any]] = []
+    for kind in DISTORTIONS:
+        hit = next(
+            (
+                lab
+                for lab in labels
+                if lab not in chosen and any(d["distortion"] == kind for d in lab["distortions"])
+            ),
+            None,
+        )
+        if hit is not None and len(chosen) < count:
+            chosen.append(hit)
+    for i in np.linspace(0, len(labels) - 1, len(labels)).astype(int):
+        if len(chosen) >= count:
+            break
+        if labels[i] not in chosen:
+            chosen.append(labels[i])
+    return chosen
+
+
 def plot_examples(
     labels: list[dict[str, Any]],
     preds: list[dict[str, Any]],
@@ -301,7 +328,7 @@ def plot_examples(
     from matplotlib.patches import Rectangle
 
     by_name = {p["image"]: p for p in preds}
-    chosen = [labels[i] for i in np.linspace(0, len(labels) - 1, min(count, len(labels))).astype(int)]
+    chosen = pick_examples(labels, count)
     cols = 4
     rows = (len(chosen) + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.6 * rows), squeeze=False)
@@ -359,6 +386,7 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> dict[str, An
     results: dict[str, Any] = {
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "model": str(args.triton_url or args.model),
+        "model_sha256": None if args.triton_url else _sha256(args.model),
         "eval_dir": str(args.eval_dir),
         "images": len(inputs.labels),
         "ranking_images": len(inputs.ranking_paths),
@@ -384,7 +412,9 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> dict[str, An
     (out / "results.md").write_text(report)
     if not args.no_plots:
         plot_per_type_f1(results, args.img_dir / "eval_per_type_f1.png")
-        plot_examples(inputs.labels, preds["model"], label_paths, args.img_dir / "eval_examples.png")
+        plot_examples(
+            inputs.labels, preds["model"], label_paths, args.img_dir / "eval_examples.png", args.examples
+        )
     print(report, file=progress)
     print(f"wrote {out}/results.json, results.md; plots in {args.img_dir}", file=progress)
     return results
@@ -400,6 +430,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--opencv-doc", type=Path, default=Path("var/sources/opencv-doc"))
     p.add_argument("--out", type=Path, default=Path("var/eval"))
     p.add_argument("--img-dir", type=Path, default=Path("docs/img"))
+    p.add_argument("--examples", type=int, default=12, help="images in the annotated examples grid")
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--limit", type=int, default=0, help="only the first N labelled images (smoke runs)")
     p.add_argument("--no-plots", action="store_true")

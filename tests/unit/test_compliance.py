@@ -158,7 +158,7 @@ def test_default_profile_runs_no_rules():
 
 
 def test_amazon_profile_checks_and_text_rule_is_not_checked():
-    """amazon_main: size, zoom, white background and fill measured; text/watermarks reported as not checked."""
+    """amazon_main: size, zoom, white background and fill measured; text/watermarks not checked."""
     img = decoded(f.product_on_white(1200, 1200, 0.9))
     checks = by_code(run_checks(img, PROFILES["amazon_main"]))
     assert set(checks) == {

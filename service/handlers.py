@@ -167,7 +167,7 @@ def _earlier_job(
                     "this idempotency key was used for a different image or profile",
                 )
             return job
-    return uow.repo.reusable_job(merchant_id, sha256, profile, version)
+    return uow.repo.reusable_job(merchant_id, sha256, profile, version, RETRYABLE_CODES)
 
 
 def _repeat(uow: UnitOfWork, job: Job) -> SubmitResult:
@@ -239,9 +239,10 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
                 verdict=report.verdict,
                 score=float(report.score),
                 body=report.to_json(),
-            ),
-            *pipeline.distortion_rows(job.id, outcome.prediction),
+            )
         )
+        uow.repo.flush()  # the report row first: distortions reference it
+        uow.repo.add(*pipeline.distortion_rows(job.id, report))
         job.status, job.error_code, job.error_message = "DONE", None, None
         job.model_version = outcome.model_version
         job.annotated_uri = outcome.annotated_uri
@@ -316,7 +317,7 @@ def list_jobs(
     with deps.uow() as uow:
         rows = uow.repo.list_jobs(merchant_id, filt, after, size + 1)
         views = [job_view(job, report) for job, report in rows[:size]]
-    next_token = encode_page_token(rows[size - 1][0]) if len(rows) > size else ""
+        next_token = encode_page_token(rows[size - 1][0]) if len(rows) > size else ""
     return views, next_token
 
 

@@ -59,11 +59,12 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     return Outcome(report, prediction, uri, version)
 
 
-def distortion_rows(job_id: str, prediction: Prediction) -> list[DistortionRow]:
+def distortion_rows(job_id: str, report: Report) -> list[DistortionRow]:
+    """Queryable rows of the report's distortions (boxes in the original's pixel frame)."""
     return [
         DistortionRow(
             job_id=job_id,
-            type=d.distortion,
+            type=d.type,
             severity=d.severity,
             x1=int(d.box[0]),
             y1=int(d.box[1]),
@@ -72,5 +73,5 @@ def distortion_rows(job_id: str, prediction: Prediction) -> list[DistortionRow]:
             confidence=float(d.confidence),
             key=bool(d.key),
         )
-        for d in prediction.distortions
+        for d in report.distortions
     ]

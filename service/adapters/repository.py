@@ -54,8 +54,16 @@ class Repository:
         stmt = select(Job).where(Job.merchant_id == merchant_id, Job.idempotency_key == key)
         return self.session.scalars(stmt).first()
 
-    def reusable_job(self, merchant_id: str, sha256: str, profile: str, model_version: str) -> Job | None:
-        """The newest job for the same bytes, profile and model that has not failed."""
+    def reusable_job(
+        self,
+        merchant_id: str,
+        sha256: str,
+        profile: str,
+        model_version: str,
+        retry_codes: tuple[str, ...] = (),
+    ) -> Job | None:
+        """The newest job for the same bytes, profile and model that has not failed (or failed with
+        one of `retry_codes`, so it can run again)."""
         stmt = (
             select(Job)
             .where(
@@ -63,7 +71,7 @@ class Repository:
                 Job.image_sha256 == sha256,
                 Job.profile == profile,
                 Job.model_version == model_version,
-                Job.status != "FAILED",
+                or_(Job.status != "FAILED", Job.error_code.in_(retry_codes)),
             )
             .order_by(Job.created_at.desc())
             .limit(1)

@@ -1,0 +1,396 @@
+"""Service-layer handlers over local adapters: SQLite file, local blobs, in-memory publisher.
+
+The model is a fake that subclasses the Inference port and answers contract-shaped arrays.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import numpy as np
+import pytest
+from moto import mock_aws
+
+from service import handlers
+from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
+from service.adapters.db import ApiKey, DistortionRow, make_engine, migrate
+from service.adapters.inference import Inference
+from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, InMemoryPublisher, TaskMessage
+from service.adapters.unit_of_work import sql_unit_of_work_factory
+from service.adapters.webhook import DeliveryResult, WebhookDeliveryFailed, WebhookSender, verify
+from service.domain.errors import BadImage, InferenceUnavailable, InvalidRequest, NotFound, Unauthenticated
+from service.domain.imaging import ImageLimits
+from service.handlers import ListFilter, SubmitImage
+from service.iqa.contract import GRID, NUM_TYPES
+from tests.imagefactory import gradient, png_bytes, random_bytes, truncated_jpeg
+
+UNDEREXPOSURE = 2
+
+
+class FakeInference(Inference):
+    """Contract-shaped outputs: moderate underexposure over the top-left quarter, grade level f."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.calls = 0
+
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        if self.down:
+            raise InferenceUnavailable("fake Triton is down")
+        assert images.dtype == np.float32 and images.shape[1:] == (3, 320, 320)
+        self.calls += 1
+        n = images.shape[0]
+        dist = np.zeros((n, NUM_TYPES, GRID, GRID), np.float32)
+        dist[:, UNDEREXPOSURE, : GRID // 2, : GRID // 2] = 0.97
+        presence = np.zeros((n, NUM_TYPES), np.float32)
+        presence[:, UNDEREXPOSURE] = 0.97
+        key = np.zeros((n, NUM_TYPES), np.float32)
+        key[:, UNDEREXPOSURE] = 0.95
+        grade = np.full((n, 10), 0.01, np.float32)
+        grade[:, 5] = 0.91
+        return {
+            "DIST_MAPS": dist,
+            "SEVERITY_MAPS": np.ones((n, NUM_TYPES, GRID, GRID), np.float32),
+            "PRESENCE": presence,
+            "KEY": key,
+            "GRADE_PROBS": grade,
+            "SCORE": np.full((n, 1), 3.2, np.float32),
+        }
+
+    def is_ready(self) -> bool:
+        return not self.down
+
+    def model_version(self) -> str:
+        if self.down:
+            raise InferenceUnavailable("fake Triton is down")
+        return "7"
+
+
+class RecordingSender(WebhookSender):
+    """Answers with the queued status codes (200 when none are left) and keeps what it was sent."""
+
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.sent: list[tuple[str, dict[str, str], bytes]] = []
+
+    def send(self, url, headers, body):
+        self.sent.append((url, dict(headers), body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        return DeliveryResult(status, None if status < 300 else f"HTTP {status}")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture()
+def env(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    publisher = InMemoryPublisher()
+    inference = FakeInference()
+    sender = RecordingSender()
+    clock = Clock()
+    local = LocalBlobStore(tmp_path / "blobs")
+    deps = handlers.Deps(
+        uow=sql_unit_of_work_factory(engine, publisher),
+        blobs=RoutingBlobStore(local, {"file": local}),
+        inference=inference,
+        model_version=inference.model_version,
+        limits=ImageLimits(max_bytes=2_000_000),
+        api_key_pepper="test-pepper",
+        webhook_sender=sender,
+        webhook_allow_private=True,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    yield deps, publisher, inference, sender
+    engine.dispose()
+
+
+@pytest.fixture()
+def merchant(env):
+    deps, *_ = env
+    merchant_id, _ = handlers.create_merchant(deps, "Shop")
+    return merchant_id
+
+
+def photo(seed: int = 0) -> bytes:
+    rgb = gradient(400, 300)
+    rgb[0, 0, 0] = seed  # different bytes (lossless), same look
+    return png_bytes(rgb)
+
+
+def submit(deps, merchant_id, data=None, **kw) -> handlers.SubmitResult:
+    return handlers.submit(
+        deps, SubmitImage(merchant_id=merchant_id, image=photo() if data is None else data, **kw)
+    )
+
+
+def run_queued(deps, publisher) -> list[str]:
+    """Play the worker: run every queued PROCESS_IMAGE message once; other messages stay queued."""
+    statuses = []
+    while any(m.name == PROCESS_IMAGE for m in publisher.sent):
+        message = next(m for m in publisher.sent if m.name == PROCESS_IMAGE)
+        publisher.sent.remove(message)
+        statuses.append(handlers.process_job(deps, *message.args))
+    return statuses
+
+
+def test_submit_creates_a_pending_job_and_queues_it_after_commit(env, merchant):
+    """A valid image becomes a PENDING job, stored original, one PROCESS_IMAGE message."""
+    deps, publisher, *_ = env
+    result = submit(deps, merchant, product_id="sku-1")
+    assert (result.status, result.deduplicated) == ("PENDING", False)
+    assert publisher.sent == [TaskMessage(PROCESS_IMAGE, (result.job_id,))]
+    view = handlers.get_job(deps, merchant, result.job_id)
+    assert view.product_id == "sku-1" and view.report is None
+    assert deps.blobs.get(view.original_uri) == photo()
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [(b"", "EMPTY"), (random_bytes(), "NOT_AN_IMAGE"), (truncated_jpeg(), "TRUNCATED")],
+)
+def test_bad_images_fail_at_submit_and_leave_no_job(env, merchant, data, reason):
+    """Undecodable uploads raise BadImage with its reason; nothing is stored or queued."""
+    deps, publisher, *_ = env
+    with pytest.raises(BadImage) as err:
+        submit(deps, merchant, data)
+    assert err.value.reason == reason
+    assert publisher.sent == []
+    assert handlers.list_jobs(deps, merchant, ListFilter())[0] == []
+
+
+def test_unknown_profile_is_an_invalid_request(env, merchant):
+    """The marketplace profile is checked before anything is stored."""
+    deps, *_ = env
+    with pytest.raises(InvalidRequest):
+        submit(deps, merchant, profile="etsy_but_misspelt")
+
+
+def test_processing_stores_report_distortions_and_annotated_image(env, merchant):
+    """process_job runs the model once and stores a DONE report with queryable distortion rows."""
+    deps, publisher, inference, _ = env
+    job_id = submit(deps, merchant).job_id
+    assert run_queued(deps, publisher) == ["DONE"]
+    view = handlers.get_job(deps, merchant, job_id)
+    assert view.status == "DONE" and view.attempts == 1 and view.model_version == "7"
+    assert view.report is not None and view.report.grade == "fair"
+    assert [d.type for d in view.report.distortions] == ["Underexposure"]
+    assert deps.blobs.get(view.annotated_uri)[:2] == b"\xff\xd8"
+    with deps.uow() as uow:
+        rows = [(r.type, r.key) for r in uow.session.query(DistortionRow).filter_by(job_id=job_id)]
+    assert rows == [("Underexposure", True)]
+    assert inference.calls == 1
+
+
+def test_a_repeat_returns_the_stored_report_without_inference(env, merchant):
+    """Same merchant, bytes, profile and model version: the same job comes back, no new task."""
+    deps, publisher, inference, _ = env
+    first = submit(deps, merchant)
+    run_queued(deps, publisher)
+    again = submit(deps, merchant)
+    assert (again.job_id, again.status, again.deduplicated) == (first.job_id, "DONE", True)
+    assert publisher.sent == [] and inference.calls == 1
+    other_profile = submit(deps, merchant, profile="ebay")
+    assert other_profile.job_id != first.job_id and not other_profile.deduplicated
+
+
+def test_a_repeat_while_pending_does_not_queue_twice(env, merchant):
+    """A second submit of a queued image joins the first job."""
+    deps, publisher, *_ = env
+    first = submit(deps, merchant)
+    second = submit(deps, merchant)
+    assert second.job_id == first.job_id and second.deduplicated
+    assert len(publisher.sent) == 1
+
+
+def test_idempotency_key_returns_the_first_job_and_refuses_other_bytes(env, merchant):
+    """A key maps to one job; reusing it for another image is an InvalidRequest."""
+    deps, *_ = env
+    first = submit(deps, merchant, photo(1), idempotency_key="k-1")
+    assert submit(deps, merchant, photo(1), idempotency_key="k-1").job_id == first.job_id
+    with pytest.raises(InvalidRequest) as err:
+        submit(deps, merchant, photo(2), idempotency_key="k-1")
+    assert err.value.reason == "IDEMPOTENCY_KEY_REUSED"
+
+
+def test_inference_down_is_retried_then_fails_on_the_last_attempt(env, merchant):
+    """InferenceUnavailable re-raises for a retry; the final attempt marks the job FAILED."""
+    deps, _, inference, _ = env
+    job_id = submit(deps, merchant).job_id
+    inference.down = True
+    with pytest.raises(InferenceUnavailable):
+        handlers.process_job(deps, job_id)
+    view = handlers.get_job(deps, merchant, job_id)
+    assert (view.status, view.error_code) == ("PENDING", "INFERENCE_UNAVAILABLE")
+    assert handlers.process_job(deps, job_id, final_attempt=True) == "FAILED"
+    view = handlers.get_job(deps, merchant, job_id)
+    assert (view.status, view.error_code, view.attempts) == ("FAILED", "INFERENCE_UNAVAILABLE", 2)
+
+
+def test_a_repeat_requeues_a_job_that_failed_for_a_transient_reason(env, merchant):
+    """After Triton comes back, submitting the same image again runs it again."""
+    deps, publisher, inference, _ = env
+    job_id = submit(deps, merchant).job_id
+    publisher.sent.clear()
+    inference.down = True
+    handlers.process_job(deps, job_id, final_attempt=True)
+    inference.down = False
+    again = submit(deps, merchant)
+    assert again.job_id == job_id and again.status == "PENDING"
+    assert run_queued(deps, publisher) == ["DONE"]
+
+
+def test_a_corrupt_stored_original_fails_the_job_with_its_code(env, merchant):
+    """A job whose original no longer decodes ends FAILED with the domain error's code."""
+    deps, publisher, *_ = env
+    job_id = submit(deps, merchant).job_id
+    view = handlers.get_job(deps, merchant, job_id)
+    deps.blobs.primary.put(f"originals/{merchant}/{view.image_sha256}", b"garbage", "image/jpeg")
+    assert run_queued(deps, publisher) == ["FAILED"]
+    view = handlers.get_job(deps, merchant, job_id)
+    assert view.error_code == "BAD_IMAGE" and view.error_message
+
+
+def test_redelivery_of_a_finished_job_does_nothing(env, merchant):
+    """process_job on a DONE job returns DONE without calling the model."""
+    deps, publisher, inference, _ = env
+    job_id = submit(deps, merchant).job_id
+    run_queued(deps, publisher)
+    assert handlers.process_job(deps, job_id) == "DONE"
+    assert inference.calls == 1
+
+
+def test_jobs_are_not_found_for_other_merchants(env, merchant):
+    """Another merchant's job id is NotFound, exactly like a missing one."""
+    deps, *_ = env
+    other, _ = handlers.create_merchant(deps, "Other")
+    job_id = submit(deps, merchant).job_id
+    with pytest.raises(NotFound):
+        handlers.get_job(deps, other, job_id)
+    with pytest.raises(NotFound):
+        handlers.wait_for_report(deps, other, job_id, 1.0)
+
+
+def test_wait_returns_pending_when_time_is_up_and_done_once_processed(env, merchant):
+    """wait_for_report polls until its timeout, then returns the job as it stands."""
+    deps, publisher, *_ = env
+    job_id = submit(deps, merchant).job_id
+    start = deps.clock()
+    assert handlers.wait_for_report(deps, merchant, job_id, 0.5).status == "PENDING"
+    assert deps.clock() - start == pytest.approx(0.5)
+    run_queued(deps, publisher)
+    assert handlers.wait_for_report(deps, merchant, job_id, 0.5).status == "DONE"
+
+
+def test_listing_pages_with_tokens_and_filters(env, merchant):
+    """Pages of 2 over 5 jobs visit each once; the verdict filter and a bad token behave."""
+    deps, publisher, *_ = env
+    ids = {submit(deps, merchant, photo(i), product_id=f"p{i}").job_id for i in range(5)}
+    run_queued(deps, publisher)
+    seen, token = [], ""
+    while True:
+        page, token = handlers.list_jobs(deps, merchant, ListFilter(), token, 2)
+        seen += [v.job_id for v in page]
+        if not token:
+            break
+    assert sorted(seen) == sorted(ids) and len(seen) == 5
+    verdict = handlers.get_job(deps, merchant, seen[0]).report.verdict
+    assert len(handlers.list_jobs(deps, merchant, ListFilter(verdict=verdict))[0]) == 5
+    assert handlers.list_jobs(deps, merchant, ListFilter(product_id="p3"))[0][0].product_id == "p3"
+    with pytest.raises(InvalidRequest):
+        handlers.list_jobs(deps, merchant, ListFilter(), "not-a-token")
+
+
+def test_api_keys_authenticate_their_merchant_and_are_stored_hashed(env):
+    """The key finds its merchant; wrong, malformed and revoked keys are Unauthenticated."""
+    deps, *_ = env
+    merchant_id, api_key = handlers.create_merchant(deps, "Shop")
+    assert handlers.authenticate(deps, api_key) == merchant_id
+    second = handlers.issue_api_key(deps, merchant_id)
+    assert handlers.authenticate(deps, second) == merchant_id
+    with deps.uow() as uow:
+        stored = [row.key_hash for row in uow.session.query(ApiKey).all()]
+    assert api_key not in stored and second not in stored
+    for bad in ("", "idk_nope", api_key[:-1] + ("0" if api_key[-1] != "0" else "1")):
+        with pytest.raises(Unauthenticated):
+            handlers.authenticate(deps, bad)
+    with deps.uow() as uow:
+        uow.session.query(ApiKey).update({"revoked": True})
+        uow.commit()
+    with pytest.raises(Unauthenticated):
+        handlers.authenticate(deps, api_key)
+
+
+def test_done_job_sends_a_signed_webhook_and_logs_each_attempt(env):
+    """A merchant with a webhook gets a verifiable delivery; a 500 is logged and raised for retry."""
+    deps, publisher, _, sender = env
+    merchant_id, _ = handlers.create_merchant(deps, "Hooked", webhook_url="http://127.0.0.1:9/hook")
+    job_id = submit(deps, merchant_id).job_id
+    publisher.sent.pop(0)
+    handlers.process_job(deps, job_id)
+    (message,) = publisher.sent
+    assert message.name == DELIVER_WEBHOOK and message.args[0] == job_id
+    sender.statuses = [500]
+    with pytest.raises(WebhookDeliveryFailed):
+        handlers.deliver_webhook(deps, *message.args)
+    assert handlers.deliver_webhook(deps, *message.args).status_code == 200
+    (_, h1, body1), (_, h2, body2) = sender.sent
+    secret = handlers.webhook_secret(deps, merchant_id)
+    assert verify(secret, h2, body2, now=int(h2["webhook-timestamp"]))
+    assert h1["webhook-id"] == h2["webhook-id"] and body1 == body2
+    event = json.loads(body2)
+    assert event["type"] == "report.completed" and event["data"]["report"]["grade"] == "fair"
+    with deps.uow() as uow:
+        log = [(d.attempt, d.status_code) for d in uow.repo.deliveries(job_id)]
+    assert log == [(1, 500), (2, 200)]
+
+
+def test_private_webhook_destinations_are_refused_and_logged(env):
+    """Without the allow switch a loopback URL is refused, logged, and not retried."""
+    deps, publisher, _, sender = env
+    deps.webhook_allow_private = False
+    merchant_id, _ = handlers.create_merchant(deps, "Sneaky", webhook_url="http://127.0.0.1:9/hook")
+    job_id = submit(deps, merchant_id).job_id
+    run_queued(deps, publisher)
+    (message,) = publisher.sent
+    result = handlers.deliver_webhook(deps, *message.args)
+    assert result is not None and not result.ok and "refused" in (result.error or "")
+    assert sender.sent == []
+    with deps.uow() as uow:
+        assert [d.status_code for d in uow.repo.deliveries(job_id)] == [None]
+
+
+def test_readiness_reports_each_dependency(env):
+    """Triton, database and broker are reported separately; a down model shows as triton False."""
+    deps, _, inference, _ = env
+    assert handlers.readiness(deps) == {"triton": True, "database": True, "broker": True}
+    inference.down = True
+    deps.broker_ready = lambda: False
+    assert handlers.readiness(deps) == {"triton": False, "database": True, "broker": False}
+
+
+def test_s3_inputs_are_read_and_a_missing_object_is_a_clear_invalid_request(env, merchant):
+    """An s3:// URI is validated like bytes; a missing object names the reason."""
+    deps, *_ = env
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="catalogue")
+        client.put_object(Bucket="catalogue", Key="sku/1.png", Body=png_bytes())
+        deps.blobs.readers["s3"] = S3BlobStore("", client=client)
+        result = handlers.submit(deps, SubmitImage(merchant_id=merchant, s3_uri="s3://catalogue/sku/1.png"))
+        assert result.status == "PENDING"
+        with pytest.raises(InvalidRequest) as err:
+            handlers.submit(deps, SubmitImage(merchant_id=merchant, s3_uri="s3://catalogue/sku/missing.png"))
+        assert err.value.reason == "S3_OBJECT_NOT_FOUND" and "missing.png" in err.value.message

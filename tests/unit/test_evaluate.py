@@ -10,7 +10,16 @@ import cv2
 import numpy as np
 import pytest
 
-from training.evaluate import load_eval_set, markdown_report, parse_args, run, targets_check
+from training.evaluate import (
+    CARD_BEGIN,
+    CARD_END,
+    load_eval_set,
+    markdown_report,
+    parse_args,
+    run,
+    targets_check,
+    update_model_card,
+)
 
 OPENCV_DOC = Path(__file__).resolve().parents[2] / "var" / "sources" / "opencv-doc"
 
@@ -113,6 +122,18 @@ def test_targets_compare_the_model_with_the_better_baseline() -> None:
     assert margin["value"] == pytest.approx(0.06) and not margin["ok"]
 
 
+def test_model_card_block_is_replaced_and_the_rest_kept(tmp_path: Path) -> None:
+    """Only the text between the markers changes; a card without markers is left alone."""
+    card = tmp_path / "card.md"
+    card.write_text(f"# Card\n## Evaluation\nprose\n{CARD_BEGIN}\nold\n{CARD_END}\nafter\n")
+    assert update_model_card(card, "| new |")
+    text = card.read_text()
+    assert "old" not in text and "| new |" in text and text.startswith("# Card") and text.endswith("after\n")
+    plain = tmp_path / "plain.md"
+    plain.write_text("# no markers\n")
+    assert not update_model_card(plain, "x") and plain.read_text() == "# no markers\n"
+
+
 @pytest.mark.skipif(not OPENCV_DOC.exists(), reason="opencv-doc not extracted (make data): BRISQUE needs it")
 def test_run_writes_results_tables_and_plots(tmp_path: Path) -> None:
     """A contract-shaped ONNX, both baselines, all metrics, the markdown and two PNGs."""
@@ -136,6 +157,8 @@ def test_run_writes_results_tables_and_plots(tmp_path: Path) -> None:
             str(OPENCV_DOC),
             "--batch-size",
             "2",
+            "--model-card",
+            str(tmp_path / "card.md"),
         ]
     )
     results = run(args, progress=open(tmp_path / "log.txt", "w"))  # noqa: SIM115

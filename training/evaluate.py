@@ -22,6 +22,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -405,6 +406,7 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> dict[str, An
         "model_sha256": None if args.triton_url else _sha256(args.model),
         "eval_dir": str(args.eval_dir),
         "images": len(inputs.labels),
+        "sources": dict(Counter(str(lab.get("source", "?")).split("/")[0] for lab in inputs.labels)),
         "ranking_images": len(inputs.ranking_paths),
         "metrics": {m: evaluate(preds[m], inputs.labels) for m in METHODS},
         "ranking": {

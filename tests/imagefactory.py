@@ -131,6 +131,22 @@ def cmyk_jpeg(cmyk: tuple[int, int, int, int] = (0, 255, 255, 0), size: int = 64
     return encode(Image.new("CMYK", (size, size), cmyk), "JPEG", quality=95, **params)
 
 
+def cmyk_jpeg_without_adobe_marker(
+    cmyk: tuple[int, int, int, int] = (0, 255, 255, 0), size: int = 64
+) -> bytes:
+    """A solid CMYK JPEG holding plain (non-inverted) CMYK and no Adobe APP14 marker."""
+    inverted = tuple(255 - v for v in cmyk)
+    data = encode(Image.new("CMYK", (size, size), inverted), "JPEG", quality=95)  # Pillow inverts on write
+    start = data.index(b"\xff\xee")  # the APP14 "Adobe" segment
+    length = int.from_bytes(data[start + 2 : start + 4], "big")
+    return data[:start] + data[start + 2 + length :]
+
+
+def zero_size_png(width: int = 0, height: int = 0) -> bytes:
+    """A PNG header declaring a zero width or height."""
+    return _png(struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0), zlib.compress(b""))
+
+
 def palette_png_with_transparency(size: int = 64) -> bytes:
     """A P-mode PNG: left half transparent (index 0), right half opaque blue (index 1)."""
     im = Image.new("P", (size, size), 0)

@@ -100,6 +100,11 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise BadImage("DECOMPRESSION_BOMB", f"the image declares too many pixels: {exc}") from exc
     except UnidentifiedImageError as exc:
+        declared = _declared_size(data)
+        if declared is not None and min(declared) == 0:
+            raise BadImage(
+                "TOO_SMALL", f"the image header declares a zero size {declared[0]}x{declared[1]}"
+            ) from exc
         unsupported = _sniff_unsupported(data)
         if unsupported:
             raise BadImage("UNSUPPORTED_FORMAT", f"{unsupported} images are not accepted") from exc
@@ -125,6 +130,15 @@ def _available_formats() -> tuple[str, ...]:
     """The accepted formats this Pillow build can decode (AVIF needs a recent Pillow with libavif)."""
     Image.init()
     return tuple(f for f in ACCEPTED_FORMATS if f in Image.OPEN)
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG or GIF header, read by hand (Pillow refuses zero sizes outright)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    return None
 
 
 def _sniff_unsupported(data: bytes) -> str | None:
@@ -209,6 +223,10 @@ def _jpeg_quality(im: Image.Image) -> int | None:
 def _to_base_mode(im: Image.Image) -> Image.Image:
     """Return an RGB, L or CMYK image; alpha composited over white, high bit depths scaled."""
     mode = im.mode
+    if mode == "CMYK" and im.format in ("JPEG", "MPO") and "adobe" not in im.info:
+        # Pillow reads every CMYK JPEG as Adobe-inverted; without the Adobe APP14
+        # marker the file holds plain CMYK, so undo that inversion.
+        return Image.eval(im, lambda v: 255 - v)
     if mode in ("RGB", "L", "CMYK"):
         return im
     if mode == "1":

@@ -97,6 +97,12 @@ def test_tiny_images_are_too_small(size):
     assert bad_reason(f.png_bytes(f.gradient(*size))) == "TOO_SMALL"
 
 
+@pytest.mark.parametrize("size", [(0, 0), (0, 100), (100, 0)])
+def test_zero_size_images_are_too_small(size):
+    """A header declaring a zero side -> TOO_SMALL."""
+    assert bad_reason(f.zero_size_png(*size)) == "TOO_SMALL"
+
+
 def test_heic_is_an_unsupported_format():
     """An ISO-BMFF file with a HEIC brand -> UNSUPPORTED_FORMAT, not NOT_AN_IMAGE."""
     heic = b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64)
@@ -168,6 +174,14 @@ def test_cmyk_jpeg_becomes_rgb_with_adobe_inversion_handled():
     img = decode_image(f.cmyk_jpeg((0, 255, 255, 0)))
     assert img.source_mode == "CMYK"
     r, g, b = (int(v) for v in img.rgb[10, 10])
+    assert r > 230 and g < 30 and b < 30
+
+
+def test_cmyk_jpeg_without_adobe_marker_is_not_inverted():
+    """Plain CMYK (no APP14 marker) for red also decodes to red."""
+    data = f.cmyk_jpeg_without_adobe_marker((0, 255, 255, 0))
+    assert b"Adobe" not in data
+    r, g, b = (int(v) for v in decode_image(data).rgb[10, 10])
     assert r > 230 and g < 30 and b < 30
 
 

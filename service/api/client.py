@@ -54,7 +54,7 @@ class ValidationClient:
         *,
         product_id: str = "",
         profile: str = "",
-        mode: int = pb.MODE_SYNC,
+        mode: pb.Mode = pb.MODE_SYNC,
         idempotency_key: str = "",
         filename: str = "",
         timeout_s: float = 30.0,

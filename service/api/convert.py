@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from google.protobuf import timestamp_pb2
 
+from service.adapters.repository import ListFilter
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.domain.errors import InvalidRequest
 from service.domain.taxonomy import GRADES
 
 if TYPE_CHECKING:
-    from service.domain.report import Report
-    from service.handlers import JobView, ListFilter
+    from service.domain.report import ImageFacts, Report
+    from service.views import JobView
 
 DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 100
@@ -33,7 +34,7 @@ CHECK_TO_PB: Final = {
 }
 
 
-def mode_from_pb(mode: int) -> str:
+def mode_from_pb(mode: int) -> Literal["sync", "async"]:
     """`sync` or `async`; MODE_UNSPECIFIED means sync."""
     if mode == pb.MODE_ASYNC:
         return "async"
@@ -65,6 +66,23 @@ def box_to_pb(box: Any) -> pb.Box | None:
     return pb.Box(x1=x1, y1=y1, x2=x2, y2=y2)
 
 
+def image_info_to_pb(image: ImageFacts) -> pb.ImageInfo:
+    return pb.ImageInfo(
+        source_format=image.source_format,
+        byte_size=int(image.byte_size),
+        sha256=image.sha256,
+        jpeg_quality=int(image.jpeg_quality or 0),
+        bit_depth=int(image.bit_depth),
+        had_alpha=bool(image.had_alpha),
+        frame_count=int(image.frame_count),
+        exif_transposed=bool(image.exif_transposed),
+        icc_converted=bool(image.icc_converted),
+        brightness=float(image.brightness),
+        contrast=float(image.contrast),
+        colourfulness=float(image.colourfulness),
+    )
+
+
 def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
     """The proto Report of a domain Report (boxes in the original, EXIF-rotated frame)."""
     distortions = [
@@ -74,7 +92,8 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
             box=box_to_pb(d.box),
             confidence=float(d.confidence),
             key=bool(d.key),
-            impact=d.impact or "",
+            impact=d.impact,
+            region=d.region,
         )
         for d in report.distortions
     ]
@@ -84,14 +103,19 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
             message=g.message,
             fix=g.fix,
             distortion=g.distortion or "",
-            severity=g.severity or "",
+            severity=g.severity,
             box=box_to_pb(g.box),
         )
         for g in report.guidance
     ]
     compliance = [
         pb.ComplianceCheck(
-            code=c.code, rule=c.rule, passed=CHECK_TO_PB[c.passed], message=c.message or "", fix=c.fix or ""
+            code=c.code,
+            rule=c.rule,
+            passed=CHECK_TO_PB[c.passed],
+            message=c.message,
+            fix=c.fix,
+            required=c.required,
         )
         for c in report.compliance
     ]
@@ -107,8 +131,11 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
         profile=report.profile,
         model_version=report.model_version,
         annotated_image_uri=annotated_uri or "",
-        width=int(report.width),
-        height=int(report.height),
+        width=int(report.image.width),
+        height=int(report.image.height),
+        verdict_reasons=list(report.verdict_reasons),
+        image=image_info_to_pb(report.image),
+        description_grounded=report.description.grounded,
     )
 
 
@@ -139,8 +166,6 @@ def page_size_from_pb(page_size: int) -> int:
 
 
 def list_filter_from_pb(request: pb.ListReportsRequest) -> ListFilter:
-    from service.handlers import ListFilter
-
     grade = request.grade.strip().lower()
     if grade and grade not in GRADES:
         raise InvalidRequest("grade", "UNKNOWN_GRADE", f"grade must be one of {', '.join(GRADES)}")

@@ -19,9 +19,11 @@ from service.api.errors import SyncUnavailable, grpc_errors
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
 from service.domain.errors import ImageTooLarge, InvalidRequest
+from service.handlers import SubmitImage, SubmitResult
 
 if TYPE_CHECKING:
-    from service.handlers import JobView, ListFilter, SubmitImage, SubmitResult
+    from service.adapters.repository import ListFilter
+    from service.views import JobView
 
 FINISHED: Final = frozenset({"DONE", "FAILED"})
 NO_DEADLINE_S: Final = 10**7  # grpc reports a far-future deadline when the client set none
@@ -184,8 +186,6 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
         )
 
     def _submit(self, context: grpc.ServicerContext, merchant_id: str, **fields: Any) -> pb.ValidateResponse:
-        from service.handlers import SubmitImage
-
         mode = convert.mode_from_pb(fields.pop("mode"))
         command = SubmitImage(
             merchant_id=merchant_id,

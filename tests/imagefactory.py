@@ -228,6 +228,11 @@ def swapped_primaries_icc() -> bytes:
         (b"gTRC", curve),
         (b"bTRC", curve),
     ]
+    return _icc(b"mntr", b"RGB ", b"XYZ ", tags)
+
+
+def _icc(device_class: bytes, space: bytes, pcs: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """Assemble an ICC v2.1 profile: 128-byte header, tag table, 4-byte aligned tag data."""
     offset = 128 + 4 + 12 * len(tags)
     table, data = b"", b""
     for sig, payload in tags:
@@ -235,9 +240,53 @@ def swapped_primaries_icc() -> bytes:
         table += sig + struct.pack(">II", offset + len(data), len(payload))
         data += padded
     size = offset + len(data)
-    header = struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ "
+    header = struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + device_class + space + pcs
     header += struct.pack(">6H", 2024, 1, 1, 0, 0, 0) + b"acsp" + b"APPL" + b"\0" * 4
     header += b"\0" * 4 + b"\0" * 4 + b"\0" * 8 + b"\0" * 4
     header += _s15(0.9642) + _s15(1.0) + _s15(0.8249) + b"\0" * 4 + b"\0" * 16 + b"\0" * 28
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + data
+
+
+def _srgb_to_lab_d50(rgb: tuple[float, float, float]) -> tuple[float, float, float]:
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    m = (
+        (0.4360747, 0.3850649, 0.1430804),
+        (0.2225045, 0.7168786, 0.0606169),
+        (0.0139322, 0.0971045, 0.7141733),
+    )
+    x, y, z = (sum(row[i] * lin[i] for i in range(3)) for row in m)
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > (6 / 29) ** 3 else t / (3 * (6 / 29) ** 2) + 4 / 29
+
+    fx, fy, fz = f(x / 0.9642), f(y / 1.0), f(z / 0.8249)
+    return 116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)
+
+
+def swapped_cmyk_icc() -> bytes:
+    """A CMYK printer profile (lut8 A2B0, 2-point grid) in which cyan and magenta trade places.
+
+    Under it, magenta+yellow ink (which is red in plain CMYK) is green: a decoder that
+    honours an embedded CMYK profile returns green, a plain conversion returns red.
+    """
+    clut = b""
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    rgb = ((1 - m) * (1 - k), (1 - c) * (1 - k), (1 - y) * (1 - k))  # c and m swapped
+                    lab = _srgb_to_lab_d50(rgb)
+                    clut += bytes(
+                        min(255, max(0, round(v))) for v in (lab[0] * 255 / 100, lab[1] + 128, lab[2] + 128)
+                    )
+    identity = bytes(range(256))
+    matrix = b"".join(_s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut = b"mft1" + b"\0" * 4 + bytes([4, 3, 2, 0]) + matrix + identity * 4 + clut + identity * 3
+    tags = [
+        (b"desc", _desc_tag("Swapped cyan/magenta test profile")),
+        (b"cprt", b"text" + b"\0" * 4 + b"public domain\0\0\0\0"),
+        (b"wtpt", _xyz_tag(0.9642, 1.0, 0.8249)),
+        (b"A2B0", lut),
+    ]
+    return _icc(b"prtr", b"CMYK", b"Lab ", tags)

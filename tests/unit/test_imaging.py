@@ -194,6 +194,14 @@ def test_embedded_icc_profile_is_honoured():
     assert g > 230 and r < 30 and b < 30
 
 
+def test_embedded_cmyk_profile_is_honoured():
+    """Magenta+yellow ink under a profile that swaps cyan and magenta decodes to green, not red."""
+    img = decode_image(f.cmyk_jpeg((0, 255, 255, 0), icc_profile=f.swapped_cmyk_icc()))
+    assert img.icc_converted and img.source_mode == "CMYK"
+    r, g, b = (int(v) for v in img.rgb[10, 10])
+    assert g > 230 and r < 30 and b < 30
+
+
 def test_srgb_profile_is_not_converted():
     """An embedded sRGB profile leaves the pixels as they are."""
     tagged = f.encode(f.solid(64, 64, (10, 200, 30)), "PNG", icc_profile=f.srgb_icc())

@@ -178,8 +178,13 @@ def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
     exif_transposed = orientation in (2, 3, 4, 5, 6, 7, 8)
     if exif_transposed:
         im = ImageOps.exif_transpose(im)
-    base = _to_base_mode(im)
-    rgb_image, icc_converted = _to_srgb(base, icc if isinstance(icc, bytes) else None)
+    try:
+        base = _to_base_mode(im)
+        rgb_image, icc_converted = _to_srgb(base, icc if isinstance(icc, bytes) else None)
+    except (ValueError, OSError) as exc:  # e.g. a TIFF in LAB or another mode Pillow cannot convert
+        raise BadImage(
+            "UNSUPPORTED_FORMAT", f"the colour mode {source_mode} is not supported: {exc}"
+        ) from exc
     rgb = np.asarray(rgb_image, dtype=np.uint8).copy()
     rgb.flags.writeable = False
     return DecodedImage(
@@ -227,7 +232,10 @@ def _to_base_mode(im: Image.Image) -> Image.Image:
         # Pillow reads every CMYK JPEG as Adobe-inverted; without the Adobe APP14
         # marker the file holds plain CMYK, so undo that inversion.
         return Image.eval(im, lambda v: 255 - v)
-    if mode in ("RGB", "L", "CMYK"):
+    if mode in ("RGB", "L") and "transparency" in im.info:  # a transparent colour key (PNG tRNS)
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    elif mode in ("RGB", "L", "CMYK"):
         return im
     if mode == "1":
         return im.convert("L")

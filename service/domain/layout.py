@@ -52,11 +52,10 @@ class Border:
 
 def _side_depth(lines: np.ndarray) -> tuple[int, np.ndarray]:
     """lines: (depth, length, 3) from the edge inward. Return the frame thickness (0 if none) and colour."""
-    lines = lines.astype(np.int16)
     color = np.median(lines[0], axis=0)
     depth = 0
-    for line in lines:
-        if (np.abs(line - color).max(axis=1) <= _COLOUR_MATCH).mean() < _LINE_UNIFORM:
+    for line in lines:  # converted one line at a time: views of huge images stay views
+        if (np.abs(line.astype(np.int16) - color).max(axis=1) <= _COLOUR_MATCH).mean() < _LINE_UNIFORM:
             break
         depth += 1
     if depth == 0 or depth >= len(lines):
@@ -65,7 +64,7 @@ def _side_depth(lines: np.ndarray) -> tuple[int, np.ndarray]:
     # it over a few lines, so look at up to three lines past the uniform run.
     n = lines.shape[1]
     middle = slice(n // 10, n - n // 10) if n >= 10 else slice(0, n)
-    inner = lines[depth : depth + 3, middle]
+    inner = lines[depth : depth + 3, middle].astype(np.int16)
     differs = (np.abs(inner - color).max(axis=2) > 2 * _COLOUR_MATCH).mean(axis=1).max()
     return (depth if differs >= _TRANSITION else 0), color
 

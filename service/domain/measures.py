@@ -49,7 +49,7 @@ def measure(rgb: np.ndarray) -> ImageStats:
     step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1_000_000)))
     small = rgb[::step, ::step]
     y = luma(small)
-    band = border_band(rgb)
+    band = border_band(small)
     r, g, b = (int(v) for v in np.median(band, axis=0))
     return ImageStats(
         brightness=round(float(y.mean()), 2),

@@ -234,6 +234,16 @@ def test_rgba_png_is_composited_over_white():
     assert tuple(img.rgb[5, -5]) == (255, 0, 0)
 
 
+def test_rgb_png_colour_key_transparency_is_composited_over_white():
+    """An RGB PNG whose black is marked transparent (tRNS) shows white there."""
+    rgb = f.solid(64, 64, (0, 0, 0))
+    rgb[:, 32:] = (0, 200, 0)
+    img = decode_image(f.encode(rgb, "PNG", transparency=(0, 0, 0)))
+    assert img.had_alpha
+    assert tuple(img.rgb[5, 5]) == (255, 255, 255)
+    assert tuple(img.rgb[5, -5]) == (0, 200, 0)
+
+
 def test_half_transparent_rgba_is_blended():
     """50% opaque red over white is pink."""
     img = decode_image(f.rgba_png(alpha=128))

@@ -48,7 +48,8 @@ class ReportDistortion:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> ReportDistortion:
         box = _box(d["box"])
-        assert box is not None
+        if box is None:
+            raise ValueError("a distortion needs a box")
         return cls(
             type=d["type"],
             severity=d["severity"],

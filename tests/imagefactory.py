@@ -142,6 +142,12 @@ def cmyk_jpeg_without_adobe_marker(
     return data[:start] + data[start + 2 + length :]
 
 
+def corrupt_png(size: int = 64) -> bytes:
+    """A PNG with a valid header whose image data is not a deflate stream."""
+    ihdr = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return _png(ihdr, b"\x78\x9c" + b"garbage that is not deflate data" * 50)
+
+
 def zero_size_png(width: int = 0, height: int = 0) -> bytes:
     """A PNG header declaring a zero width or height."""
     return _png(struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0), zlib.compress(b""))

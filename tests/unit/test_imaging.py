@@ -48,6 +48,11 @@ def test_truncated_png_is_rejected():
     assert bad_reason(f.truncated_png(0.5)) in ("TRUNCATED", "CORRUPT")
 
 
+def test_undecodable_pixel_data_is_corrupt():
+    """A valid PNG header over garbage image data -> CORRUPT."""
+    assert bad_reason(f.corrupt_png()) == "CORRUPT"
+
+
 def test_header_only_jpeg_is_rejected():
     """The first bytes of a JPEG (a header and no scan) do not decode."""
     assert bad_reason(f.jpeg_bytes()[:200]) in ("TRUNCATED", "CORRUPT")

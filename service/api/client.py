@@ -76,8 +76,10 @@ class ValidationClient:
             total_size=len(data),
             filename=filename,
         )
+        # each chunk is a message of its own: keep it under the server's per-message limit
+        chunk_bytes = min(CHUNK_BYTES, max(16 * 1024, self._unary_limit // 2))
         streamed: pb.ValidateResponse = self.stub.UploadImage(
-            upload_chunks(header, data), timeout=timeout_s, metadata=self._metadata
+            upload_chunks(header, data, chunk_bytes), timeout=timeout_s, metadata=self._metadata
         )
         return streamed
 

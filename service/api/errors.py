@@ -113,6 +113,8 @@ def grpc_errors(method: F) -> F:
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
+        except grpc.RpcError:  # the call itself broke (client cancelled, oversized message): status is set
+            raise
         except Exception as err:  # one boundary for every error of an RPC
             status = to_status(err)
             if status.code != code_pb2.INTERNAL:

@@ -1,5 +1,6 @@
 """Bad uploads against the real stack: in-process gRPC server, real Container, a real Celery
-worker on the embedded SQLite broker, and the real Triton from the wheel (session fixture).
+worker (tests/integration/conftest.py: SQLite or TEST_DATABASE_URL, the embedded broker or
+TEST_BROKER_URL) and the real Triton from the wheel (root conftest).
 
 Each bad input gets its typed status and details (or is accepted and graded), and a good
 image sent afterwards still succeeds: the service stays up and no other job is affected.
@@ -7,11 +8,7 @@ image sent afterwards still succeeds: the service stays up and no other job is a
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -21,7 +18,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from PIL import features
 
-from service.adapters.db import migrate
 from service.api.app import build_server
 from service.api.client import upload_chunks
 from service.api.gen.idetex.v1 import validation_pb2 as pb
@@ -35,7 +31,6 @@ pytestmark = pytest.mark.integration
 MiB = 1024 * 1024
 UNARY_LIMIT = 1 * MiB
 UPLOAD_LIMIT = 4 * MiB
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _wait_serving(channel: grpc.Channel, timeout_s: float) -> None:
@@ -50,41 +45,14 @@ def _wait_serving(channel: grpc.Channel, timeout_s: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def api(triton_server, tmp_path_factory):
-    """The stack as `idetex serve` wires it, on a temp folder; yields (stub, metadata)."""
-    tmp = tmp_path_factory.mktemp("api")
+def api(celery_worker):
+    """The API as `idetex serve` wires it, on the integration worker's database, broker, queue and Triton."""
     env = {
-        "IDETEX_DATABASE_URL": f"sqlite:///{tmp}/idetex.db",
-        "IDETEX_BROKER_URL": f"sqla+sqlite:///{tmp}/broker.db",
-        "IDETEX_BLOB_URL": f"file://{tmp}/blobs",
-        "IDETEX_TRITON_URL": triton_server.grpc_url,
+        **celery_worker.env,
         "IDETEX_UNARY_LIMIT_BYTES": str(UNARY_LIMIT),
         "IDETEX_UPLOAD_LIMIT_BYTES": str(UPLOAD_LIMIT),
-        "IDETEX_TASK_MAX_RETRIES": "2",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
     }
     settings = Settings.from_env(env)
-    (tmp / "blobs").mkdir()
-    migrate(settings.database_url)
-    worker_log = (tmp / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.celery_app",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-        ],
-        env={**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)},
-        cwd=REPO_ROOT,
-        stdout=worker_log,
-        stderr=subprocess.STDOUT,
-    )
     container = build(settings)
     server = build_server(container, settings, address="127.0.0.1:0", health_interval_s=0.5)
     server.start()
@@ -96,15 +64,7 @@ def api(triton_server, tmp_path_factory):
     finally:
         channel.close()
         server.stop(grace_s=1)
-        worker.terminate()
-        try:
-            worker.wait(20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-        worker_log.close()
         container.close()
-        if worker.returncode not in (0, -15):
-            print((tmp / "worker.log").read_text()[-4000:])
 
 
 def validate(api, data: bytes, timeout: float = 60.0, **fields) -> pb.ValidateResponse:
@@ -187,9 +147,12 @@ def test_exif_rotated_jpeg_is_graded_in_the_rotated_frame(api):
         assert 0 <= d.box.x1 <= d.box.x2 <= 40 and 0 <= d.box.y1 <= d.box.y2 <= 80, d
 
 
-def test_missing_s3_object_is_a_typed_error(api):
+def test_missing_s3_object_is_a_typed_error(api, monkeypatch):
     """An s3:// URI to a missing object -> INVALID_ARGUMENT naming s3_uri; the service stays up."""
     from moto import mock_aws
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        monkeypatch.setenv(name, value)
 
     stub, metadata = api
     with mock_aws():

@@ -150,7 +150,7 @@ def running_api(
 ) -> Iterator[ApiStack]:
     """Migrate a fresh SQLite, build the real Container on the fakes, serve it on a free port."""
     settings = stack_settings(tmp, **overrides)
-    (tmp / "blobs").mkdir(exist_ok=True)
+    (tmp / "blobs").mkdir(parents=True, exist_ok=True)
     migrate(settings.database_url)
     inference = inference or ContractInference()
     publisher = ThreadWorkerPublisher()

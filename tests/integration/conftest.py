@@ -102,7 +102,8 @@ def _start_worker(env: dict[str, str], log_path: Path, timeout_s: float = 60.0) 
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip
-    full_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}
+    python_path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    full_env = {**os.environ, **env, "PYTHONPATH": python_path}
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     worker = WorkerProcess(process, log_path, env)

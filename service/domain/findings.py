@@ -33,6 +33,9 @@ class ReportDistortion:
     key: bool
     region: str  # "in the lower right corner"
     impact: str  # "the edges of the product look soft"
+    expected: bool = (
+        False  # what the profile asks for (Amazon's white background): no guidance, no verdict effect
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -43,6 +46,7 @@ class ReportDistortion:
             "key": self.key,
             "region": self.region,
             "impact": self.impact,
+            "expected": self.expected,
         }
 
     @classmethod
@@ -58,6 +62,7 @@ class ReportDistortion:
             key=bool(d["key"]),
             region=d["region"],
             impact=d["impact"],
+            expected=bool(d.get("expected", False)),
         )
 
 

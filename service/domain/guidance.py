@@ -138,13 +138,15 @@ def build_guidance(
 ) -> tuple[Guidance, ...]:
     """Guidance for key or at least moderate distortions, failed rules, and a bad/poor grade.
 
+    Distortions marked `expected` (the white background a profile requires) give none.
+
     Ordered worst first: severity, then key distortions, then compliance. One entry per
     (code, region): two boxes of the same problem in the same region read as one instruction.
     """
     items: list[tuple[tuple[int, int], Guidance]] = []
     seen: set[tuple[str, str]] = set()
     for d in distortions:
-        if not d.key and d.severity == "slight":
+        if d.expected or (not d.key and d.severity == "slight"):
             continue
         if (advice_for(d.type).code, d.region) in seen:
             continue

@@ -59,3 +59,13 @@ def measure(rgb: np.ndarray) -> ImageStats:
         border_color=(r, g, b),
         border_uniformity=round(float(band.astype(np.float32).std(axis=0).mean()), 2),
     )
+
+
+def white_share(rgb: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    """Share of the pixels inside `box` (x1, y1, x2, y2) that are white (>= WHITE_LEVEL on all channels)."""
+    x1, y1, x2, y2 = box
+    region = rgb[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
+    if region.size == 0:
+        return 0.0
+    step = max(1, int(np.sqrt(region.shape[0] * region.shape[1] / 250_000)))
+    return float((region[::step, ::step] >= WHITE_LEVEL).all(axis=2).mean())

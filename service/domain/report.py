@@ -21,9 +21,9 @@ from service.domain.findings import (
 )
 from service.domain.guidance import advice_for, build_guidance
 from service.domain.imaging import DecodedImage
-from service.domain.measures import ImageStats, measure
+from service.domain.measures import ImageStats, measure, white_share
 from service.domain.prediction import Box, Prediction
-from service.domain.profiles import get_profile
+from service.domain.profiles import MarketplaceProfile, get_profile
 from service.domain.regions import describe_region
 from service.domain.taxonomy import SEVERITIES
 from service.domain.verdict import decide
@@ -159,12 +159,25 @@ def _fit_box(box: Box, prediction: Prediction, image: DecodedImage) -> Box:
     return (x1, y1, x2, y2)
 
 
-def report_distortions(prediction: Prediction, image: DecodedImage) -> tuple[ReportDistortion, ...]:
+EXPECTED_BACKGROUND_IMPACT = "this is the plain white background the marketplace asks for"
+
+
+def _is_expected(distortion: str, box: Box, image: DecodedImage, profile: MarketplaceProfile | None) -> bool:
+    """A 'Meaningless solid color' box that is white is the background a white-background profile requires."""
+    if profile is None or not profile.white_background or distortion != "Meaningless solid color":
+        return False
+    return white_share(image.rgb, box) >= 0.9
+
+
+def report_distortions(
+    prediction: Prediction, image: DecodedImage, profile: MarketplaceProfile | None = None
+) -> tuple[ReportDistortion, ...]:
     """The prediction's distortions in words, key ones first, then by severity and confidence."""
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     items = []
     for det in prediction.distortions:
         box = _fit_box(det.box, prediction, image)
+        expected = _is_expected(det.distortion, box, image, profile)
         items.append(
             ReportDistortion(
                 type=det.distortion,
@@ -173,7 +186,8 @@ def report_distortions(prediction: Prediction, image: DecodedImage) -> tuple[Rep
                 confidence=round(float(det.confidence), 4),
                 key=det.key,
                 region=describe_region(box, image.width, image.height),
-                impact=advice_for(det.distortion).impact,
+                impact=EXPECTED_BACKGROUND_IMPACT if expected else advice_for(det.distortion).impact,
+                expected=expected,
             )
         )
     items.sort(key=lambda d: (not d.key, -rank[d.severity], -d.confidence))
@@ -184,7 +198,7 @@ def build_report(prediction: Prediction, image: DecodedImage, profile: str, mode
     """Turn the model's prediction for `image` into the full report under the named marketplace profile."""
     prof = get_profile(profile)
     stats = measure(image.rgb)
-    distortions = report_distortions(prediction, image)
+    distortions = report_distortions(prediction, image, prof)
     checks = run_checks(image, prof, stats)
     grade = prediction.grade
     verdict, reasons = decide(prof.policy, grade, distortions, checks)

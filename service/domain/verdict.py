@@ -36,6 +36,8 @@ def decide(
     elif grade in policy.warn_grades:
         warns.append(f"quality grade is {grade}")
     for d in distortions:
+        if d.expected:  # what the profile asks for, e.g. Amazon's white background
+            continue
         what = f"{d.severity} {d.type.lower()} {d.region}"
         if d.key and d.severity in policy.reject_key_severities:
             rejects.append(f"key distortion: {what}")

@@ -95,3 +95,30 @@ def test_from_json_refuses_an_unknown_verdict(image):
     data["verdict"] = "maybe"
     with pytest.raises(ValueError):
         Report.from_json(data)
+
+
+def test_white_background_is_expected_on_amazon_not_a_defect(image):
+    """A 'Meaningless solid color' box over the white margin gives no guidance or verdict on amazon_main."""
+    margin = DetectedDistortion("Meaningless solid color", "severe", 0.9, (0, 0, W, 40), key=True)
+    p = prediction(fine_index=9, distortions=(margin,))
+    amazon = build_report(p, image, "amazon_main", "m")
+    (d,) = amazon.distortions
+    assert d.expected and "white background" in d.impact
+    assert amazon.verdict == "accept"
+    assert "IMG_SOLID_COLOR_AREA" not in [g.code for g in amazon.guidance]
+    assert Report.from_json(amazon.to_json()) == amazon
+    default = build_report(p, image, "default", "m")
+    assert not default.distortions[0].expected
+    assert default.verdict == "reject"
+    assert default.guidance[0].code == "IMG_SOLID_COLOR_AREA"
+
+
+def test_coloured_solid_area_is_still_a_defect_on_amazon():
+    """A solid non-white area stays a distortion with guidance under amazon_main."""
+    rgb = f.product_on_white(W, H, 0.9)
+    rgb[60:300, 60:600] = (200, 0, 0)
+    img = decode_image(f.png_bytes(rgb))
+    area = DetectedDistortion("Meaningless solid color", "moderate", 0.9, (60, 60, 600, 300), key=True)
+    r = build_report(prediction(fine_index=9, distortions=(area,)), img, "amazon_main", "m")
+    assert not r.distortions[0].expected
+    assert "IMG_SOLID_COLOR_AREA" in [g.code for g in r.guidance]

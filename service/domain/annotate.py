@@ -66,9 +66,8 @@ def draw_annotations(rgb: np.ndarray, prediction: Prediction, max_side: int = MA
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     scale = min(1.0, max_side / max(im.size))
     if scale < 1.0:
-        im = im.resize(
-            (max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.Resampling.LANCZOS
-        )
+        size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+        im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: fast
     else:
         im = im.copy()
     sx = im.width / (prediction.width or im.width)

@@ -61,6 +61,20 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+def peak_rss_by_process(pids: list[int]) -> dict[str, float]:
+    """Each process's own peak RSS (VmHWM) in MiB, keyed by `name[pid]`."""
+    peaks = {}
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+        name = fields.get("Name", "?").strip()
+        peaks[f"{name}[{pid}]"] = round(int(fields.get("VmHWM", "0 kB").split()[0]) / 1024, 1)
+    return peaks
+
+
 def rss_bytes(pids: list[int]) -> int:
     """Current resident set size of `pids` together."""
     total = 0
@@ -176,6 +190,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if pid:
             results["peak_rss_mib"] = round((sampler.peak if sampler else 0) / 2**20, 1)
             results["processes"] = len(process_tree(pid))
+            results["peak_rss_by_process_mib"] = peak_rss_by_process(process_tree(pid))
     return results
 
 
@@ -203,6 +218,7 @@ def markdown(results: dict[str, Any]) -> str:
         stubs = results["processes"] - 1
         lines.append("")
         lines.append(f"peak RSS (tritonserver + {stubs} stub process(es)): {results['peak_rss_mib']} MiB")
+        lines.append(f"per process (VmHWM, MiB): {results.get('peak_rss_by_process_mib', {})}")
         lines.append(f"startup {results['startup_s']} s; load average at start {results['loadavg']}")
     return "\n".join(lines)
 

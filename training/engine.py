@@ -87,7 +87,9 @@ def low_clarity(img: Image, s: float, rng: Rng) -> Image:
     """Loss of detail: area downscale by 1.5..8x, bilinear upscale, mild softening."""
     h, w = img.shape[:2]
     factor = 1.5 + 6.5 * s
-    small = cv2.resize(img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=cv2.INTER_AREA
+    )
     up = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     return cv2.GaussianBlur(up, (0, 0), 0.4 + 0.6 * s)
 
@@ -100,8 +102,10 @@ def noise(img: Image, s: float, rng: Rng) -> Image:
     shot = np.sqrt(np.maximum(x.mean(axis=2, keepdims=True), 1.0) / 128.0)
     lum = rng.standard_normal((h, w, 1), dtype=np.float32) * sigma * (0.6 + 0.4 * shot)
     ch, cw = max(2, h // 2), max(2, w // 2)
-    chroma = cv2.resize(rng.standard_normal((ch, cw, 3), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    chroma *= sigma * float(rng.uniform(0.2, 0.7))
+    chroma = cv2.resize(
+        rng.standard_normal((ch, cw, 3), dtype=np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+    )
+    chroma = chroma * (sigma * float(rng.uniform(0.2, 0.7)))
     return _u8(x + lum + chroma)
 
 
@@ -127,7 +131,7 @@ def overexposure(img: Image, s: float, rng: Rng) -> Image:
 
 def blocking(img: Image, s: float, rng: Rng) -> Image:
     """JPEG at quality 40 down to 2: visible 8x8 blocks and colour bleeding."""
-    quality = int(round(40 - 38 * s**0.7))
+    quality = round(40 - 38 * s**0.7)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")
@@ -138,7 +142,9 @@ def edge_aliasing(img: Image, s: float, rng: Rng) -> Image:
     """Jagged edges: nearest-neighbour decimation by 1.5..3.8x and nearest upscale, blended in."""
     h, w = img.shape[:2]
     factor = 1.5 + 2.3 * s
-    small = cv2.resize(img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=cv2.INTER_NEAREST)
+    small = cv2.resize(
+        img, (max(2, round(w / factor)), max(2, round(h / factor))), interpolation=cv2.INTER_NEAREST
+    )
     jagged = cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST)
     alpha = 0.45 + 0.55 * s
     return _u8(_f32(img) * (1.0 - alpha) + _f32(jagged) * alpha)
@@ -167,9 +173,9 @@ def out_of_focus(img: Image, s: float, rng: Rng) -> Image:
 
 def _line_kernel(length: float, angle_deg: float) -> np.ndarray:
     size = int(np.ceil(length)) | 1
-    k = np.zeros((size, size), dtype=np.float32)
+    k: np.ndarray = np.zeros((size, size), dtype=np.float32)
     c = size // 2
-    cv2.line(k, (0, c), (size - 1, c), 1.0, 1, lineType=cv2.LINE_AA)
+    cv2.line(k, (0, c), (size - 1, c), (1.0,), 1, lineType=cv2.LINE_AA)
     rot = cv2.getRotationMatrix2D((c, c), angle_deg, 1.0)
     k = cv2.warpAffine(k, rot, (size, size), flags=cv2.INTER_LINEAR)
     return k / max(float(k.sum()), 1e-6)
@@ -228,11 +234,11 @@ def region_mask(
     f = 4 if feather >= 8.0 else 1
     sh, sw = -(-h // f), -(-w // f)
     x1, y1, x2, y2 = (round(v / f) for v in box)
-    hard = np.zeros((sh, sw), dtype=np.float32)
+    hard: np.ndarray = np.zeros((sh, sw), dtype=np.float32)
     if ellipse:
         centre = ((x1 + x2) // 2, (y1 + y2) // 2)
         axes = (max(1, (x2 - x1) // 2), max(1, (y2 - y1) // 2))
-        cv2.ellipse(hard, centre, axes, 0.0, 0.0, 360.0, 1.0, -1)
+        cv2.ellipse(hard, centre, axes, 0.0, 0.0, 360.0, (1.0,), -1)
     else:
         hard[y1:y2, x1:x2] = 1.0
     if feather > 0.5:
@@ -311,7 +317,9 @@ def execute(img: Image, plans: list[DistortionPlan], rng: Rng) -> tuple[Image, l
     return out, applied
 
 
-def random_plan(distortion: str, shape: tuple[int, int], rng: Rng, strength: float | None = None) -> DistortionPlan:
+def random_plan(
+    distortion: str, shape: tuple[int, int], rng: Rng, strength: float | None = None
+) -> DistortionPlan:
     """A random global or regional plan for one type (exposure mostly global, solid colour regional)."""
     h, w = shape
     s = float(rng.uniform(0.02, 1.0)) if strength is None else strength
@@ -348,7 +356,9 @@ def random_plans(shape: tuple[int, int], rng: Rng, clean_p: float = 0.12) -> lis
     return [random_plan(name, shape, rng) for name in names]
 
 
-def distort(img: Image, rng: Rng, clean_p: float = 0.12) -> tuple[Image, list[AppliedDistortion], list[DistortionPlan]]:
+def distort(
+    img: Image, rng: Rng, clean_p: float = 0.12
+) -> tuple[Image, list[AppliedDistortion], list[DistortionPlan]]:
     """Randomly distort an image; return the result, the per-region records and the plans used."""
     plans = random_plans((img.shape[0], img.shape[1]), rng, clean_p)
     out, applied = execute(img, plans, rng)

@@ -91,7 +91,9 @@ def load_pool(split: str, manifest: Path = MANIFEST_PATH) -> Pool:
     photos = [(f"{e.package}/{Path(e.path).name}", _load_photo(e.path)) for e in chosen if e.kind == "photo"]
     if split != "eval":
         photos = [p for p in photos if min(p[1].shape[:2]) >= WORK_MIN]
-    cutouts = [(f"{e.package}/{Path(e.path).name}", _load_cutout(e.path)) for e in chosen if e.kind == "cutout"]
+    cutouts = [
+        (f"{e.package}/{Path(e.path).name}", _load_cutout(e.path)) for e in chosen if e.kind == "cutout"
+    ]
     if not photos:
         raise RuntimeError(f"no photos for split {split}: run `python -m training.sources` first")
     return Pool(photos, cutouts)
@@ -162,7 +164,9 @@ def _resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
 
 
-def impacts(clean: np.ndarray, plans: list[engine.DistortionPlan], rng: np.random.Generator) -> dict[str, float]:
+def impacts(
+    clean: np.ndarray, plans: list[engine.DistortionPlan], rng: np.random.Generator
+) -> dict[str, float]:
     """MOS drop of each planned type when applied alone to the clean image."""
     h, w = clean.shape[:2]
     scale = min(1.0, MODEL_SIZE / max(h, w))
@@ -199,7 +203,20 @@ def grid_maps(applied: list[engine.AppliedDistortion]) -> tuple[np.ndarray, np.n
     return np.clip(masks * 255.0 + 0.5, 0, 255).astype(np.uint8), sev
 
 
-def make_sample(pool: Pool, rng: np.random.Generator) -> dict[str, object]:
+@dataclass(frozen=True)
+class Sample:
+    """One training sample at model scale, laid out as in the shard contract."""
+
+    image: np.ndarray  # uint8 [352, 352, 3]
+    masks: np.ndarray  # uint8 [10, 44, 44]
+    sev: np.ndarray  # uint8 [10, 44, 44]
+    present: np.ndarray  # uint8 [10]
+    key: np.ndarray  # uint8 [10]
+    mos: float
+    meta: str
+
+
+def make_sample(pool: Pool, rng: np.random.Generator) -> Sample:
     """One training sample at model scale with all its labels."""
     work = int(rng.integers(WORK_MIN, WORK_MAX + 1))
     source, clean = clean_image(pool, rng, work, work)
@@ -221,15 +238,7 @@ def make_sample(pool: Pool, rng: np.random.Generator) -> dict[str, object]:
         "work_size": work,
         "distortions": [a.to_json(a.distortion in keys, scale) for a in applied],
     }
-    return {
-        "image": image,
-        "masks": masks,
-        "sev": sev,
-        "present": present,
-        "key": key,
-        "mos": mos,
-        "meta": json.dumps(meta),
-    }
+    return Sample(image, masks, sev, present, key, mos, json.dumps(meta))
 
 
 # ---------------------------------------------------------------- shards
@@ -247,18 +256,18 @@ def write_shard(split: str, index: int, count: int, seed: int, out_dir: Path) ->
     rng = np.random.default_rng(_shard_seed(seed, split, index))
     samples = [make_sample(pool, rng) for _ in range(count)]
     arrays = {
-        "images": np.stack([s["image"] for s in samples]),
-        "masks": np.stack([s["masks"] for s in samples]),
-        "sev_maps": np.stack([s["sev"] for s in samples]),
-        "present": np.stack([s["present"] for s in samples]),
-        "key": np.stack([s["key"] for s in samples]),
-        "mos": np.array([s["mos"] for s in samples], dtype=np.float32),
-        "meta": np.array([s["meta"] for s in samples], dtype=np.str_),
+        "images": np.stack([s.image for s in samples]),
+        "masks": np.stack([s.masks for s in samples]),
+        "sev_maps": np.stack([s.sev for s in samples]),
+        "present": np.stack([s.present for s in samples]),
+        "key": np.stack([s.key for s in samples]),
+        "mos": np.array([s.mos for s in samples], dtype=np.float32),
+        "meta": np.array([s.meta for s in samples], dtype=np.str_),
     }
     final = out_dir / f"shard_{index:03d}.npz"
     tmp = out_dir / f".tmp_shard_{index:03d}.npz"
     with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)  # type: ignore[arg-type]
+        np.savez(fh, **arrays)
     os.replace(tmp, final)
     return final
 
@@ -276,9 +285,7 @@ def generate_split(split: str, total: int, shard_size: int, seed: int, root: Pat
     if split not in _POOLS:
         _POOLS[split] = load_pool(split)
     n_shards = (total + shard_size - 1) // shard_size
-    jobs = [
-        (split, i, min(shard_size, total - i * shard_size), seed, str(out_dir)) for i in range(n_shards)
-    ]
+    jobs = [(split, i, min(shard_size, total - i * shard_size), seed, str(out_dir)) for i in range(n_shards)]
     start = time.time()
     done = 0
     if workers > 1:
@@ -397,7 +404,9 @@ def ranking_series(pool: Pool, groups: int, rng: np.random.Generator, out: Path)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train", type=int, default=8192, help="training samples (0 skips)")
     parser.add_argument("--val", type=int, default=512, help="validation samples (0 skips)")
     parser.add_argument("--eval", type=int, default=400, help="evaluation images (0 skips)")

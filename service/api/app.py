@@ -137,7 +137,11 @@ def build_server(
     pb_grpc.add_ValidationServiceServicer_to_server(servicer, server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address or settings.grpc_addr)
+    address = address or settings.grpc_addr
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpc raises RuntimeError when it cannot bind
+        raise OSError(f"cannot listen on {address}: {exc}") from exc
     if port == 0:
-        raise OSError(f"cannot listen on {address or settings.grpc_addr}")
+        raise OSError(f"cannot listen on {address}")
     return ApiServer(server=server, monitor=monitor, port=port)

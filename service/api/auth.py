@@ -40,6 +40,11 @@ def authenticate(
             f"missing API key: send `{API_KEY_HEADER}: <key>` or `authorization: Bearer <key>`"
         )
     merchant_id = check_key(api_key)
+    check_claim(merchant_id, claimed_merchant_id)
+    return merchant_id
+
+
+def check_claim(merchant_id: str, claimed_merchant_id: str) -> None:
+    """A request may name its merchant; it must then be the key's (else Unauthenticated)."""
     if claimed_merchant_id and claimed_merchant_id != merchant_id:
         raise Unauthenticated("merchant_id does not match the API key")
-    return merchant_id

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import grpc
 
 from service.api import convert
-from service.api.auth import authenticate
+from service.api.auth import authenticate, check_claim
 from service.api.errors import SyncUnavailable, grpc_errors
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
@@ -121,13 +121,14 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
     def UploadImage(
         self, request_iterator: Iterator[pb.UploadChunk], context: grpc.ServicerContext
     ) -> pb.ValidateResponse:
+        merchant_id = self._merchant(context)  # before reading a byte of the stream
         first = next(request_iterator, None)
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidRequest(
                 "header", "MISSING_HEADER", "the first message of the stream must be the header"
             )
         header = first.header
-        merchant_id = self._merchant(context, header.merchant_id)
+        check_claim(merchant_id, header.merchant_id)
         if header.total_size > self._upload_limit:
             raise self._too_large(header.total_size)
         data = bytearray()

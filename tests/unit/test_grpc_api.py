@@ -232,6 +232,22 @@ def test_streamed_upload_declaring_too_many_bytes_is_refused_up_front(tmp_path):
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def test_stream_without_an_api_key_is_unauthenticated(stack):
+    """UploadImage checks the key from the metadata before it reads the stream."""
+    header = pb.UploadHeader(product_id="p")
+    with pytest.raises(grpc.RpcError) as err:
+        stack.stub.UploadImage(upload_chunks(header, jpeg_bytes(), 4 * KiB), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_stream_header_naming_another_merchant_is_unauthenticated(stack):
+    """A header whose merchant_id is not the key's merchant is refused."""
+    header = pb.UploadHeader(merchant_id=stack.merchants["globex"])
+    with pytest.raises(grpc.RpcError) as err:
+        stack.stub.UploadImage(upload_chunks(header, jpeg_bytes(), 4 * KiB), timeout=5, metadata=stack.auth())
+    assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
 def test_stream_without_a_header_is_invalid_argument(stack):
     """The first message must be the header."""
     with pytest.raises(grpc.RpcError) as err:

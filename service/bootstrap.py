@@ -82,6 +82,9 @@ class Container:
     def process_job(self, job_id: str, final_attempt: bool = False) -> str:
         return handlers.process_job(self.deps, job_id, final_attempt)
 
+    def fail_job(self, job_id: str, code: str, message: str) -> str:
+        return handlers.fail_job(self.deps, job_id, code, message)
+
     def deliver_webhook(self, job_id: str, webhook_id: str) -> Any:
         return handlers.deliver_webhook(self.deps, job_id, webhook_id)
 
@@ -126,8 +129,10 @@ def build(
     celery_app: Any = None,
     inference: Inference | None = None,
     publisher: TaskPublisher | None = None,
+    timeout_errors: tuple[type[BaseException], ...] = (),
 ) -> Container:
-    """Wire a Container; pass `celery_app` (the worker's own), `inference` or `publisher` to override."""
+    """Wire a Container; pass `celery_app` (the worker's own), `inference` or `publisher` to override,
+    and `timeout_errors` (the worker's soft time limit exception) to report them as TIMEOUT."""
     if publisher is None:
         if celery_app is None:
             from workers.celery_app import create_app
@@ -154,6 +159,8 @@ def build(
         webhook_allow_private=settings.webhook_allow_private,
         postprocess_params=params,
         poll_interval_s=settings.sync_poll_interval_s,
+        max_attempts=settings.task_max_retries + 3,
+        timeout_errors=timeout_errors,
         broker_ready=publisher.is_ready,
     )
 

@@ -36,6 +36,7 @@ __all__ = [
     "authenticate",
     "create_merchant",
     "deliver_webhook",
+    "fail_job",
     "get_job",
     "issue_api_key",
     "list_jobs",
@@ -70,6 +71,8 @@ class Deps:
     broker_ready: Callable[[], bool] = lambda: True
     postprocess_params: Any = None
     poll_interval_s: float = 0.02
+    max_attempts: int = 8
+    timeout_errors: tuple[type[BaseException], ...] = ()
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
 
@@ -203,6 +206,12 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
             raise NotFound(f"no job {job_id}")
         if job.status in TERMINAL:
             return _status(job)
+        if job.attempts >= deps.max_attempts:  # redelivered again and again: a worker keeps dying on it
+            job.status, job.error_code = "FAILED", "TOO_MANY_ATTEMPTS"
+            job.error_message = f"gave up after {job.attempts} attempts"
+            _enqueue_webhook(uow, job)
+            uow.commit()
+            return "FAILED"
         job.status = "RUNNING"
         job.attempts += 1
         uow.commit()
@@ -214,6 +223,10 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
             return _mark_failed(deps, job_id, exc.code, exc.message)
         _mark_waiting(deps, job_id, exc)
         raise
+    except deps.timeout_errors as exc:
+        return _mark_failed(
+            deps, job_id, "TIMEOUT", f"the job ran past its time limit ({type(exc).__name__})"
+        )
     except Exception as exc:
         code = getattr(exc, "code", "INTERNAL")
         message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
@@ -221,6 +234,12 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
             log.exception("job %s failed", job_id)
         return _mark_failed(deps, job_id, str(code), str(message))
     return _store_outcome(deps, job_id, outcome)
+
+
+def fail_job(deps: Deps, job_id: str, code: str, message: str) -> Status:
+    """Mark a job FAILED unless it already finished (for failures outside process_job, e.g. a
+    hard time limit that killed the worker process)."""
+    return _mark_failed(deps, job_id, code, message)
 
 
 def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status:

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import worker_process_init, worker_process_shutdown
 
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
@@ -30,7 +31,7 @@ def container() -> Container:
     """This process's Container, built on first use (and again in a forked child)."""
     global _container, _container_pid
     if _container is None or _container_pid != os.getpid():
-        _container = build(Settings.from_env(), celery_app=app)
+        _container = build(Settings.from_env(), celery_app=app, timeout_errors=(SoftTimeLimitExceeded,))
         _container_pid = os.getpid()
     return _container
 
@@ -48,8 +49,23 @@ def _before_exit(**_: Any) -> None:
         _container.close()
 
 
+class JobTask(Task):
+    """Marks the job FAILED when the task fails outside the handler (hard time limit, crash)."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        job_id = args[0] if args else kwargs.get("job_id")
+        if not job_id:
+            return
+        code = "TIMEOUT" if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded) else "INTERNAL"
+        try:
+            container().fail_job(job_id, code, f"{type(exc).__name__}: {exc}")
+        except Exception:
+            log.exception("could not mark job %s failed", job_id)
+
+
 @app.task(
     name=PROCESS_IMAGE,
+    base=JobTask,
     bind=True,
     autoretry_for=(InferenceUnavailable,),
     retry_backoff=True,

@@ -394,3 +394,46 @@ def test_s3_inputs_are_read_and_a_missing_object_is_a_clear_invalid_request(env,
         with pytest.raises(InvalidRequest) as err:
             handlers.submit(deps, SubmitImage(merchant_id=merchant, s3_uri="s3://catalogue/sku/missing.png"))
         assert err.value.reason == "S3_OBJECT_NOT_FOUND" and "missing.png" in err.value.message
+
+
+class Expired(Exception):
+    """Stands in for the worker's soft time limit exception."""
+
+
+class SlowInference(FakeInference):
+    def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
+        raise Expired()
+
+
+def test_a_job_past_its_time_limit_fails_with_timeout(env, merchant):
+    """The worker's time-limit exception becomes a FAILED job with code TIMEOUT."""
+    deps, *_ = env
+    deps.inference = SlowInference()
+    deps.timeout_errors = (Expired,)
+    job_id = submit(deps, merchant).job_id
+    assert handlers.process_job(deps, job_id) == "FAILED"
+    assert handlers.get_job(deps, merchant, job_id).error_code == "TIMEOUT"
+
+
+def test_a_job_redelivered_too_often_is_given_up(env, merchant):
+    """A job whose worker keeps dying is FAILED with TOO_MANY_ATTEMPTS instead of looping."""
+    deps, _, inference, _ = env
+    deps.max_attempts = 2
+    job_id = submit(deps, merchant).job_id
+    with deps.uow() as uow:
+        uow.repo.job(job_id).attempts = 2
+        uow.commit()
+    assert handlers.process_job(deps, job_id) == "FAILED"
+    assert handlers.get_job(deps, merchant, job_id).error_code == "TOO_MANY_ATTEMPTS"
+    assert inference.calls == 0
+
+
+def test_fail_job_never_overrides_a_finished_job(env, merchant):
+    """fail_job marks pending jobs FAILED but leaves DONE ones alone."""
+    deps, publisher, *_ = env
+    done = submit(deps, merchant, photo(1)).job_id
+    run_queued(deps, publisher)
+    pending = submit(deps, merchant, photo(2)).job_id
+    assert handlers.fail_job(deps, done, "TIMEOUT", "late") == "DONE"
+    assert handlers.fail_job(deps, pending, "TIMEOUT", "late") == "FAILED"
+    assert handlers.get_job(deps, merchant, pending).error_code == "TIMEOUT"

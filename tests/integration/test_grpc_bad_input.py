@@ -100,6 +100,25 @@ REJECTED = [
 ]
 
 
+def test_a_burst_of_bad_uploads_does_not_affect_a_queued_job(api):
+    """An async job queued before a burst of bad uploads still completes."""
+    stub, metadata = api
+    queued = stub.Validate(
+        pb.ValidateRequest(image=f.jpeg_bytes(f.gradient(500, 400)), mode=pb.MODE_ASYNC),
+        timeout=30,
+        metadata=metadata,
+    )
+    for _name, data, _reasons in REJECTED:
+        with pytest.raises(grpc.RpcError):
+            validate(api, data)
+    deadline = time.monotonic() + 60
+    report = stub.GetReport(pb.GetReportRequest(job_id=queued.job_id), timeout=10, metadata=metadata)
+    while report.status != pb.JOB_STATUS_DONE and time.monotonic() < deadline:
+        time.sleep(0.1)
+        report = stub.GetReport(pb.GetReportRequest(job_id=queued.job_id), timeout=10, metadata=metadata)
+    assert report.status == pb.JOB_STATUS_DONE and report.report.grade
+
+
 @pytest.mark.parametrize(("name", "data", "reasons"), REJECTED, ids=[r[0] for r in REJECTED])
 def test_bad_upload_is_invalid_argument_and_the_service_stays_up(api, name, data, reasons):
     """The bad upload gets INVALID_ARGUMENT with a BadRequest violation; a good image then succeeds."""

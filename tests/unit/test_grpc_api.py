@@ -135,6 +135,16 @@ def test_sync_validate_near_the_deadline_returns_pending_not_an_error(stack):
     assert 0.5 < elapsed < 1.0
 
 
+def test_sync_validate_without_a_deadline_waits_at_most_the_sync_timeout(tmp_path):
+    """No client deadline: sync waits IDETEX_SYNC_TIMEOUT_S, then answers PENDING."""
+    with running_api(tmp_path, sync_timeout_s=0.5) as stack:
+        stack.publisher.hold()
+        started = time.monotonic()
+        response = stack.stub.Validate(pb.ValidateRequest(image=jpeg_bytes()), metadata=stack.auth())
+        assert response.status == pb.JOB_STATUS_PENDING
+        assert 0.4 < time.monotonic() - started < 3.0
+
+
 def test_sync_validate_with_inference_down_is_unavailable_and_names_the_job(stack):
     """Triton not ready and sync asked -> UNAVAILABLE with the queued job id and a retry hint."""
     stack.inference.ready = False

@@ -7,10 +7,12 @@ builds its own Container after it forks (see workers.tasks).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from service import handlers
@@ -22,23 +24,30 @@ from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.webhook import HttpWebhookSender
 from service.domain.imaging import ImageLimits
-from service.iqa.contract import MODEL_VERSION
+from service.iqa.contract import MODEL_NAME, MODEL_VERSION
 from service.settings import Settings
 from service.views import JobView
 
 log = logging.getLogger(__name__)
 
+# thresholds tuned by training/tune_postprocess.py, used when IDETEX_POSTPROCESS_PARAMS is empty
+MODEL_DIR = Path(__file__).resolve().parents[1] / "model_repository" / MODEL_NAME
+TUNED_PARAMS = MODEL_DIR / "postprocess.json"
+LOCAL_MODEL = MODEL_DIR / MODEL_VERSION / "model.onnx"
 FALLBACK_MODEL_VERSION = MODEL_VERSION  # what Inference.model_version() answers for the contract model
 
 
 class CachedModelVersion:
-    """The served model's version, asked of Triton at most once per `ttl_s`.
+    """The served model's version, asked of Triton at most once per `ttl_s`, plus a fingerprint
+    of the local model file when there is one (a retrained model exported under the same Triton
+    version then still gets a new version, so repeats are not answered with old reports).
 
     While Triton cannot say, the contract's version stands in (and is not cached).
     """
 
-    def __init__(self, inference: Inference, ttl_s: float = 60.0) -> None:
+    def __init__(self, inference: Inference, model_file: Path | None = None, ttl_s: float = 60.0) -> None:
         self.inference = inference
+        self.model_file = model_file
         self.ttl_s = ttl_s
         self._value: str | None = None
         self._at = 0.0
@@ -49,11 +58,21 @@ class CachedModelVersion:
             now = time.monotonic()
             if self._value is None or now - self._at > self.ttl_s:
                 try:
-                    self._value, self._at = str(self.inference.model_version()), now
+                    served = str(self.inference.model_version())
                 except Exception as exc:  # Triton down: keep the last known or the contract's version
                     log.debug("model version unknown: %s", exc)
-                    return self._value or FALLBACK_MODEL_VERSION
+                    return self._value or self._tagged(FALLBACK_MODEL_VERSION)
+                self._value, self._at = self._tagged(served), now
             return self._value
+
+    def _tagged(self, version: str) -> str:
+        if self.model_file is None or not self.model_file.is_file():
+            return version
+        digest = hashlib.sha256()
+        with self.model_file.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        return f"{version}+{digest.hexdigest()[:12]}"
 
 
 def make_inference(settings: Settings) -> Inference:
@@ -142,15 +161,16 @@ def build(
     inference = inference or make_inference(settings)
     engine = make_engine(settings.database_url)
     params = None
-    if settings.postprocess_params:
+    params_path = settings.postprocess_params or (str(TUNED_PARAMS) if TUNED_PARAMS.is_file() else "")
+    if params_path:
         from service.iqa.postprocess import load_params
 
-        params = load_params(settings.postprocess_params)
+        params = load_params(params_path)
     deps = handlers.Deps(
         uow=sql_unit_of_work_factory(engine, publisher),
         blobs=blob_store_from_url(settings.blob_url, settings.s3_endpoint_url, settings.s3_region),
         inference=inference,
-        model_version=CachedModelVersion(inference),
+        model_version=CachedModelVersion(inference, LOCAL_MODEL),
         limits=ImageLimits(
             max_bytes=settings.upload_limit_bytes, max_pixels=settings.max_pixels, min_side=settings.min_side
         ),

@@ -33,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="Celery worker processes (IDETEX_WORKER_CONCURRENCY)"
     )
     p.add_argument("--pool", choices=("prefork", "solo"), default="prefork")
+    p.add_argument(
+        "--triton-ports",
+        default="8000,8001,8002",
+        help="HTTP,GRPC,METRICS ports of the embedded Triton (0: a free port)",
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("check", help="validate images against a running server and print the reports")
@@ -83,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from service.serve import serve
+    from service.serve import parse_ports, serve
 
-    return serve(settings, workers=args.workers, pool=args.pool)
+    return serve(settings, workers=args.workers, pool=args.pool, triton_ports=parse_ports(args.triton_ports))
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

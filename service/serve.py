@@ -17,12 +17,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlparse
 
 from service.settings import Settings, env_name
+
+if TYPE_CHECKING:
+    from service.adapters.triton_server import TritonServer
 
 log = logging.getLogger("idetex.serve")
 
@@ -75,20 +79,25 @@ def dev_api_key(container: Any, settings: Settings, key_file: Path = DEV_KEY_FIL
 
 
 @contextlib.contextmanager
-def embedded_triton(timeout_s: float = 300.0) -> Iterator[Any]:
-    """Triton from the nvidia-pytriton wheel on 8000 (http) / 8001 (grpc) / 8002 (metrics)."""
+def embedded_triton(
+    ports: tuple[int, int, int] = TRITON_PORTS, timeout_s: float = 300.0
+) -> Iterator[TritonServer]:
+    """Triton from the nvidia-pytriton wheel on (http, grpc, metrics) ports; 0 picks a free one."""
     from service.adapters.triton_server import TritonServer
 
-    http, grpc_port, metrics = TRITON_PORTS
+    http, grpc_port, metrics = ports
     server = TritonServer(
         MODEL_REPOSITORY,
-        http_port=http,
-        grpc_port=grpc_port,
-        metrics_port=metrics,
+        http_port=http or None,
+        grpc_port=grpc_port or None,
+        metrics_port=metrics or None,
         log_path=VAR / "logs" / "triton.log",
     )
     log.info(
-        "starting Triton (http %d, grpc %d, metrics %d), log in var/logs/triton.log", http, grpc_port, metrics
+        "starting Triton (http %d, grpc %d, metrics %d), log in var/logs/triton.log",
+        server.http_port,
+        server.grpc_port,
+        server.metrics_port,
     )
     server.start()
     try:
@@ -99,14 +108,25 @@ def embedded_triton(timeout_s: float = 300.0) -> Iterator[Any]:
         server.stop()
 
 
+def parse_ports(text: str) -> tuple[int, int, int]:
+    """`HTTP,GRPC,METRICS` -> three ports (0 = any free port)."""
+    parts = [int(p) for p in text.split(",")]
+    if len(parts) != 3 or not all(0 <= p < 65536 for p in parts):
+        raise ValueError(f"expected HTTP,GRPC,METRICS ports, got {text!r}")
+    return parts[0], parts[1], parts[2]
+
+
 @contextlib.contextmanager
-def celery_worker(concurrency: int = 1, pool: str = "prefork") -> Iterator[subprocess.Popen[bytes]]:
+def celery_worker(
+    concurrency: int = 1, pool: str = "prefork", env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`celery -A workers.celery_app worker` as a child process, logging to var/logs/worker.log."""
     cmd = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
         "-c", str(concurrency), f"--pool={pool}", "--loglevel=INFO", "-n", f"idetex-{os.getpid()}@%h",
     ]  # fmt: skip
     log_file = (VAR / "logs" / "worker.log").open("ab")
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     log.info(
         "Celery worker pid %d (pool %s, concurrency %d), log in var/logs/worker.log",
         proc.pid,
@@ -145,7 +165,12 @@ def _raise_stop(signum: int, _frame: FrameType | None) -> None:
 
 
 def serve(
-    settings: Settings, *, workers: int | None = None, pool: str = "prefork", triton_timeout_s: float = 300.0
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    pool: str = "prefork",
+    triton_ports: tuple[int, int, int] = TRITON_PORTS,
+    triton_timeout_s: float = 300.0,
 ) -> int:
     """Run until Ctrl-C / SIGTERM or until a child process dies; returns the exit status."""
     from service.adapters.triton_server import TritonNotInstalled, TritonStartupError
@@ -155,16 +180,22 @@ def serve(
     prepare(settings)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
-    container = build(settings)
     try:
         with contextlib.ExitStack() as stack:
-            stack.callback(container.close)
             triton = None
+            worker_env: dict[str, str] = {}
             if wants_embedded_triton():
-                triton = stack.enter_context(embedded_triton(triton_timeout_s))
+                triton = stack.enter_context(embedded_triton(triton_ports, triton_timeout_s))
+                url = triton.http_url if settings.triton_protocol == "http" else triton.grpc_url
+                settings = replace(settings, triton_url=url)
+                worker_env[env_name("triton_url")] = url
             else:
                 log.info("using the external Triton at %s", settings.triton_url)
-            worker = stack.enter_context(celery_worker(workers or settings.worker_concurrency, pool))
+            container = build(settings)
+            stack.callback(container.close)
+            worker = stack.enter_context(
+                celery_worker(workers or settings.worker_concurrency, pool, worker_env)
+            )
             api = build_server(container, settings)
             api.start()
             stack.callback(api.stop)
@@ -193,6 +224,10 @@ def _print_banner(settings: Settings, key: str | None) -> None:
     lines = [f"iDetex validation API on {settings.grpc_addr} (gRPC, reflection and grpc.health.v1 enabled)"]
     if key:
         lines.append(f"dev API key (also in {DEV_KEY_FILE}): {key}")
-    lines.append("try:  .venv/bin/idetex check photo.jpg")
+    script = Path(sys.executable).parent / "idetex"
+    with contextlib.suppress(ValueError):
+        script = script.relative_to(Path.cwd())
+    addr = "" if settings.grpc_addr == Settings().grpc_addr else f" --addr {settings.grpc_addr}"
+    lines.append(f"try:  {script} check photo.jpg{addr}")
     lines.append("Ctrl-C stops everything.")
     print("\n".join(lines), flush=True)

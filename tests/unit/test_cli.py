@@ -194,3 +194,12 @@ def test_serve_starts_triton_only_without_an_external_url():
     assert serve.wants_embedded_triton({})
     assert not serve.wants_embedded_triton({"IDETEX_TRITON_URL": "triton:8001"})
     assert not serve.wants_embedded_triton({"TRITON_URL": "triton:8001"})
+
+
+def test_serve_parses_the_embedded_triton_ports():
+    """--triton-ports takes HTTP,GRPC,METRICS; 0 means a free port; anything else is refused."""
+    assert serve.parse_ports("8000,8001,8002") == (8000, 8001, 8002)
+    assert serve.parse_ports("0,0,0") == (0, 0, 0)
+    for bad in ("8000,8001", "a,b,c", "1,2,70000"):
+        with pytest.raises(ValueError):
+            serve.parse_ports(bad)

@@ -46,8 +46,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
     }
     if settings.broker_url.startswith(("sqla+", "sqlalchemy+")):
-        # passed to create_engine by kombu's SQLAlchemy transport
-        config["broker_transport_options"] = {"connect_args": {"timeout": 30}}
+        if "+sqlite:" in settings.broker_url:
+            # passed to create_engine by kombu's SQLAlchemy transport: wait for SQLite's write lock
+            config["broker_transport_options"] = {"connect_args": {"timeout": 30}}
         _set_sqla_polling_interval(settings.broker_polling_interval_s)
     elif settings.broker_url.startswith(("redis://", "rediss://")):
         # a message not acked within this many seconds is delivered again (late acks)

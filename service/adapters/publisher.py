@@ -45,6 +45,11 @@ class CeleryPublisher(TaskPublisher):
         try:
             with self.app.connection_for_write() as conn:
                 conn.ensure_connection(max_retries=1, timeout=self.connect_timeout_s)
+                if conn.transport_cls in ("sqla", "sqlalchemy"):
+                    # a virtual transport "connects" without touching its database: query it
+                    from sqlalchemy import text
+
+                    conn.default_channel.session.execute(text("SELECT 1"))
             return True
         except Exception:  # any broker or transport error means not ready
             return False

@@ -1,0 +1,142 @@
+"""Start the whole stack exactly as `make run` does (`idetex serve`), in a folder of its own.
+
+Used by the pipeline benchmark and the end-to-end tests: Triton from the wheel, a Celery
+worker on the embedded broker and the gRPC API, with free ports so runs never collide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.adapters.triton_server import find_free_port
+
+IDETEX = Path(sys.executable).parent / "idetex"
+
+
+class StackError(RuntimeError):
+    """The stack exited or did not become SERVING in time; carries the end of its log."""
+
+
+@dataclass
+class RunningStack:
+    proc: subprocess.Popen[bytes]
+    workdir: Path
+    addr: str
+    triton_grpc_url: str
+    api_key: str = ""
+    children: list[int] = field(default_factory=list)
+
+    @property
+    def database(self) -> Path:
+        return self.workdir / "var" / "idetex.db"
+
+    def log_tail(self, chars: int = 4000) -> str:
+        path = self.workdir / "serve.log"
+        return path.read_text(errors="replace")[-chars:] if path.exists() else ""
+
+    def worker_pids(self) -> list[int]:
+        """The Celery worker processes (main and pool children) among the stack's descendants."""
+        return [p for p in descendants(self.proc.pid) if "celery" in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def descendants(pid: int) -> list[int]:
+    """All live descendants of `pid`, read from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: list[int] = []
+    frontier = [pid]
+    while frontier:
+        kids = [c for c, parent in parents.items() if parent == frontier.pop()]
+        found.extend(kids)
+        frontier.extend(kids)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def rss_mib(pids: list[int]) -> float:
+    total_kib = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kib += int(line.split()[1])
+    return total_kib / 1024
+
+
+def _wait_serving(stack: RunningStack, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    key_file = stack.workdir / "var" / "dev-api-key"
+    channel = grpc.insecure_channel(stack.addr)
+    stub = health_pb2_grpc.HealthStub(channel)
+    try:
+        while time.monotonic() < deadline:
+            if stack.proc.poll() is not None:
+                raise StackError(f"idetex serve exited with {stack.proc.returncode}:\n{stack.log_tail()}")
+            try:
+                status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status
+            except grpc.RpcError:
+                status = None
+            if status == health_pb2.HealthCheckResponse.SERVING and key_file.exists():
+                stack.api_key = key_file.read_text().strip()
+                return
+            time.sleep(0.5)
+    finally:
+        channel.close()
+    raise StackError(f"the stack was not SERVING within {timeout_s:.0f} s:\n{stack.log_tail()}")
+
+
+@contextlib.contextmanager
+def running_stack(workdir: Path, *, workers: int = 1, timeout_s: float = 400.0) -> Iterator[RunningStack]:
+    """`idetex serve` in `workdir` (its var/ lives there) until the block ends; SIGKILLs leftovers."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    addr = f"127.0.0.1:{find_free_port()}"
+    http, grpc_port, metrics = find_free_port(), find_free_port(), find_free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDETEX_")}
+    env.pop("DATABASE_URL", None)
+    env.pop("BROKER_URL", None)
+    env["IDETEX_GRPC_ADDR"] = addr
+    cmd = [str(IDETEX), "serve", "--triton-ports", f"{http},{grpc_port},{metrics}", "--workers", str(workers)]
+    with (workdir / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        stack = RunningStack(proc=proc, workdir=workdir, addr=addr, triton_grpc_url=f"127.0.0.1:{grpc_port}")
+        try:
+            _wait_serving(stack, timeout_s)
+            stack.children = descendants(proc.pid)
+            yield stack
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()

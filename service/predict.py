@@ -81,9 +81,10 @@ def predict_folder(
     *,
     batch_size: int = 8,
     params: Any = None,
-    progress: TextIO = sys.stderr,
+    progress: TextIO | None = None,
 ) -> PredictSummary:
     """Predict every image under `folder` and write the JSON list to `out`."""
+    progress = progress or sys.stderr  # looked up per call: the caller may have redirected it
     files = image_files(folder)
     limits = ImageLimits()
     items: list[dict[str, Any]] = []
@@ -123,10 +124,12 @@ def run(
     protocol: str = "grpc",
     batch_size: int = 8,
     params_path: str = "",
-    progress: TextIO = sys.stderr,
+    progress: TextIO | None = None,
 ) -> PredictSummary:
     """`idetex predict`: connect to `triton_url`, or start an embedded Triton for the run."""
     from service.adapters.inference import TritonGrpcInference, TritonHttpInference
+
+    progress = progress or sys.stderr
 
     params = None
     if params_path:

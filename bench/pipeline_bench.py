@@ -1,0 +1,207 @@
+"""Whole pipeline vs raw Triton, measured in one run on the same images.
+
+    python -m bench.pipeline_bench [--images 60] [--rss-images 1000] [--out var/bench/pipeline.json]
+
+Starts the stack the way `make run` does (`idetex serve`: Triton from the wheel, one
+Celery worker, the gRPC API, SQLite + embedded broker), then on the same 1024 px photos:
+
+1. raw Triton: tritonclient straight to the model (pre-processed tensor, batch 1, one at a time);
+2. pipeline, async: every image sent with async Validate at once; throughput = images /
+   (last report stored - first submit); per-job latency = report stored - job created;
+3. sync Validate, one at a time: client-side p50/p95;
+4. worker RSS after `--rss-images` async images (Celery main + pool processes).
+
+Every request carries distinct bytes (a JPEG comment), so idempotency never skips inference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.stack import RunningStack, rss_mib, running_stack
+from service.adapters.inference import TritonGrpcInference
+from service.api.client import ValidationClient
+from service.api.gen.idetex.v1 import validation_pb2 as pb
+from service.iqa.contract import MODEL_NAME, MODEL_VERSION
+from service.iqa.preprocess import to_model_input
+
+PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def base_images(long_side: int = 1024) -> list[Image.Image]:
+    images = []
+    for path in sorted(PHOTOS.glob("*.jpg")):
+        im = Image.open(path).convert("RGB")
+        scale = long_side / max(im.size)
+        size = (round(im.width * scale), round(im.height * scale))
+        images.append(im.resize(size, Image.Resampling.LANCZOS))
+    return images
+
+
+def jpeg_variant(image: Image.Image, n: int) -> bytes:
+    """Same pixels, distinct bytes: the comment makes each upload a new job."""
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG", quality=92, comment=f"bench-{n}-{time.time_ns()}".encode())
+    return buf.getvalue()
+
+
+def raw_triton(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, float]:
+    inference = TritonGrpcInference(stack.triton_grpc_url, model_name=MODEL_NAME, model_version=MODEL_VERSION)
+    tensors = [to_model_input(np.asarray(im))[None] for im in images]
+    for t in tensors:  # warm-up
+        inference.infer(t)
+    latencies = []
+    start = time.perf_counter()
+    for i in range(n):
+        t0 = time.perf_counter()
+        inference.infer(tensors[i % len(tensors)])
+        latencies.append((time.perf_counter() - t0) * 1000)
+    wall = time.perf_counter() - start
+    inference.close()
+    return {"images": n, "throughput": n / wall, "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95)}
+
+
+def _parse_ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def _done_jobs(db: Path, job_ids: list[str]) -> dict[str, tuple[float, float]]:
+    """job id -> (job created, report stored) for finished jobs."""
+    marks = ",".join("?" * len(job_ids))
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            f"SELECT j.id, j.created_at, r.created_at FROM jobs j JOIN reports r ON r.job_id = j.id"
+            f" WHERE j.id IN ({marks})",
+            job_ids,
+        ).fetchall()
+    return {jid: (_parse_ts(c), _parse_ts(r)) for jid, c, r in rows}
+
+
+def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: str) -> dict[str, float]:
+    payloads = [jpeg_variant(images[i % len(images)], i) for i in range(n)]
+    job_ids: list[str] = []
+    with ValidationClient(stack.addr, stack.api_key) as client:
+        for i, data in enumerate(payloads):
+            resp = client.validate_bytes(data, product_id=f"{tag}-{i}", mode=pb.MODE_ASYNC, timeout_s=60)
+            job_ids.append(resp.job_id)
+    deadline = time.time() + 60 + n * 2.0
+    done: dict[str, tuple[float, float]] = {}
+    while len(done) < n and time.time() < deadline:
+        time.sleep(0.25)
+        done = _done_jobs(stack.database, job_ids)
+        print(f"\r  {tag}: {len(done)}/{n} reports stored", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    if len(done) < n:
+        raise RuntimeError(f"only {len(done)}/{n} jobs finished; see {stack.workdir}/var/logs/worker.log")
+    first = min(c for c, _ in done.values())
+    last = max(r for _, r in done.values())
+    latencies = [(r - c) * 1000 for c, r in done.values()]
+    return {
+        "images": n,
+        "throughput": n / (last - first),  # first job created -> last report stored, both from the DB
+        "p50_ms": pct(latencies, 50),
+        "p95_ms": pct(latencies, 95),
+    }
+
+
+def pipeline_sync(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, float]:
+    payloads = [jpeg_variant(images[i % len(images)], 10_000 + i) for i in range(n)]
+    latencies = []
+    with ValidationClient(stack.addr, stack.api_key) as client:
+        for i, data in enumerate(payloads):
+            t0 = time.perf_counter()
+            resp = client.validate_bytes(data, product_id=f"sync-{i}", mode=pb.MODE_SYNC, timeout_s=60)
+            latencies.append((time.perf_counter() - t0) * 1000)
+            if resp.status != pb.JOB_STATUS_DONE:
+                raise RuntimeError(f"sync Validate returned {pb.JobStatus.Name(resp.status)}")
+    return {"images": n, "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95)}
+
+
+def run(n: int, rss_images: int, workdir: Path) -> dict[str, Any]:
+    images = base_images()
+    with running_stack(workdir, workers=1) as stack:
+        print("raw Triton ...", file=sys.stderr)
+        raw = raw_triton(stack, images, n)
+        print("pipeline (async) ...", file=sys.stderr)
+        pipe = pipeline_async(stack, images, n, "async")
+        print("pipeline (sync) ...", file=sys.stderr)
+        sync = pipeline_sync(stack, images, n)
+        rss_before = rss_mib(stack.worker_pids())
+        rss = None
+        if rss_images:
+            print(f"worker memory over {rss_images} images ...", file=sys.stderr)
+            pipeline_async(stack, images, rss_images, "rss")
+            rss = rss_mib(stack.worker_pids())
+    return {
+        "raw_triton": raw,
+        "pipeline_async": pipe,
+        "sync_validate": sync,
+        "ratio_throughput_pipeline_vs_raw": pipe["throughput"] / raw["throughput"],
+        "sync_p95_minus_raw_p95_ms": sync["p95_ms"] - raw["p95_ms"],
+        "worker_rss_mib_start": rss_before,
+        "worker_rss_mib_after": rss,
+        "rss_images": rss_images,
+        "image_long_side": 1024,
+    }
+
+
+def markdown(r: dict[str, Any]) -> str:
+    raw, pipe, sync = r["raw_triton"], r["pipeline_async"], r["sync_validate"]
+    lines = [
+        "| path | images | images/s | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+        f"| raw Triton (tritonclient, batch 1) | {raw['images']} | {raw['throughput']:.2f} "
+        f"| {raw['p50_ms']:.0f} | {raw['p95_ms']:.0f} |",
+        f"| pipeline: async Validate -> report stored | {pipe['images']} | {pipe['throughput']:.2f} "
+        f"| {pipe['p50_ms']:.0f} | {pipe['p95_ms']:.0f} |",
+        f"| sync Validate (one at a time) | {sync['images']} | - "
+        f"| {sync['p50_ms']:.0f} | {sync['p95_ms']:.0f} |",
+        "",
+        f"pipeline / raw throughput: **{r['ratio_throughput_pipeline_vs_raw']:.2f}x**; "
+        f"sync p95 - raw p95: **{r['sync_p95_minus_raw_p95_ms']:.0f} ms**",
+    ]
+    if r["worker_rss_mib_after"] is not None:
+        lines.append(
+            f"worker RSS: {r['worker_rss_mib_start']:.0f} MiB at start of the RSS run, "
+            f"{r['worker_rss_mib_after']:.0f} MiB after {r['rss_images']} more images"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--images", type=int, default=60, help="images per measured path")
+    parser.add_argument(
+        "--rss-images", type=int, default=1000, help="images for the worker memory check (0: skip)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("var/bench/pipeline.json"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="idetex-bench-") as tmp:
+        result = run(args.images, args.rss_images, Path(tmp))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(markdown(result))
+    print(f"\nJSON: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -328,7 +328,8 @@ class Trainer:
                 self.train_step(self.store.index[order[i : i + bs]])
                 self.housekeeping()
             self.epoch += 1
-            self.rescan()
+            if self.elapsed() < self.budget:
+                self.rescan()
         if len(self.val):
             self.run_eval(final=True)
         self.checkpoint()

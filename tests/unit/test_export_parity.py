@@ -9,7 +9,9 @@ from service.iqa.contract import INPUT_NAME, OUTPUT_NAMES, OUTPUTS
 from service.iqa.postprocess import postprocess_batch
 from service.iqa.preprocess import stack, to_model_input
 
-torch = pytest.importorskip("torch", reason="torch is only in the 'train' extra; parity needs the PyTorch model")
+torch = pytest.importorskip(
+    "torch", reason="torch is only in the 'train' extra; parity needs the PyTorch model"
+)
 ort = pytest.importorskip("onnxruntime")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +66,9 @@ def test_postprocessed_predictions_are_the_same(runs):
         assert [(d.distortion, d.severity, d.box, d.key) for d in a.distortions] == [
             (d.distortion, d.severity, d.box, d.key) for d in b.distortions
         ]
-        assert [d.confidence for d in a.distortions] == pytest.approx([d.confidence for d in b.distortions], abs=1e-4)
+        assert [d.confidence for d in a.distortions] == pytest.approx(
+            [d.confidence for d in b.distortions], abs=1e-4
+        )
 
 
 def test_onnx_file_follows_the_contract_and_the_size_limit(runs):
@@ -72,7 +76,9 @@ def test_onnx_file_follows_the_contract_and_the_size_limit(runs):
     _, _, sess = runs
     assert ONNX.stat().st_size <= 20 * 1024 * 1024
     (inp,) = sess.get_inputs()
-    assert inp.name == INPUT_NAME and list(inp.shape[1:]) == [3, 320, 320] and not isinstance(inp.shape[0], int)
+    assert (
+        inp.name == INPUT_NAME and list(inp.shape[1:]) == [3, 320, 320] and not isinstance(inp.shape[0], int)
+    )
     assert [o.name for o in sess.get_outputs()] == list(OUTPUT_NAMES)
     for o in sess.get_outputs():
         assert tuple(o.shape[1:]) == OUTPUTS[o.name][1]

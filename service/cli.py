@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
+    p = sub.add_parser("api", help="only the gRPC API (scale-out: Triton and workers run elsewhere)")
+    p.set_defaults(func=cmd_api)
+
     p = sub.add_parser("check", help="validate images against a running server and print the reports")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     p.add_argument("--profile", default="default", help="default, amazon_main, ebay, google_merchant")
@@ -91,6 +94,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from service.serve import parse_ports, serve
 
     return serve(settings, workers=args.workers, pool=args.pool, triton_ports=parse_ports(args.triton_ports))
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    from service.serve import serve_api
+
+    return serve_api(settings)
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:

@@ -220,6 +220,34 @@ def serve(
     return 0
 
 
+def serve_api(settings: Settings) -> int:
+    """Only the gRPC API, for scale-out: Triton and the Celery workers run elsewhere."""
+    from service.api.app import build_server
+    from service.bootstrap import build
+
+    prepare(settings)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    container = build(settings)
+    api = build_server(container, settings)
+    try:
+        api.start()
+        log.info(
+            "gRPC API on %s (Triton %s, broker %s)",
+            settings.grpc_addr,
+            settings.triton_url,
+            settings.broker_url.split("@")[-1],
+        )
+        while True:
+            time.sleep(1.0)
+    except _Stop as why:
+        log.info("%s: stopping", why)
+    finally:
+        api.stop()
+        container.close()
+    return 0
+
+
 def _print_banner(settings: Settings, key: str | None) -> None:
     lines = [f"iDetex validation API on {settings.grpc_addr} (gRPC, reflection and grpc.health.v1 enabled)"]
     if key:

@@ -108,6 +108,12 @@ def model_predictor(model: Path, triton_url: str | None, protocol: str, params_p
     return run
 
 
+def tuned_params(model: Path) -> str:
+    """The thresholds tuned for this model (``<model dir>/postprocess.json``), as the service uses them."""
+    path = model.parent.parent / "postprocess.json"
+    return str(path) if path.is_file() else ""
+
+
 def heuristic_predictor() -> Predictor:
     def run(batch: Sequence[tuple[str, DecodedImage]]) -> list[dict[str, Any]]:
         return [heuristic_predict(im.rgb, name) for name, im in batch]
@@ -387,8 +393,9 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> dict[str, An
         inputs = EvalInputs(
             inputs.labels[: args.limit], inputs.label_paths, inputs.ranking, inputs.ranking_paths
         )
+    params = args.params or tuned_params(args.model)
     predictors: dict[str, Predictor] = {
-        "model": model_predictor(args.model, args.triton_url, args.protocol, args.params),
+        "model": model_predictor(args.model, args.triton_url, args.protocol, params),
         "heuristic": heuristic_predictor(),
         "brisque": brisque_predictor(args.opencv_doc),
     }
@@ -404,6 +411,7 @@ def run(args: argparse.Namespace, progress: TextIO = sys.stderr) -> dict[str, An
         "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "model": str(args.triton_url or args.model),
         "model_sha256": None if args.triton_url else _sha256(args.model),
+        "postprocess_params": params or "built-in defaults",
         "eval_dir": str(args.eval_dir),
         "images": len(inputs.labels),
         "sources": dict(Counter(str(lab.get("source", "?")).split("/")[0] for lab in inputs.labels)),
@@ -446,7 +454,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", type=Path, default=Path("model_repository/idetex_lite/1/model.onnx"))
     p.add_argument("--triton-url", default=None, help="use a running Triton instead of onnxruntime")
     p.add_argument("--protocol", choices=("grpc", "http"), default="grpc")
-    p.add_argument("--params", default="", help="post-processing parameters file (default: built-in)")
+    p.add_argument(
+        "--params",
+        default="",
+        help="post-processing parameters (default: postprocess.json beside the model's version folder, "
+        "as the service does; else the built-in thresholds)",
+    )
     p.add_argument("--opencv-doc", type=Path, default=Path("var/sources/opencv-doc"))
     p.add_argument("--out", type=Path, default=Path("var/eval"))
     p.add_argument("--img-dir", type=Path, default=Path("docs/img"))

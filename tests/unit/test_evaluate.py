@@ -161,7 +161,8 @@ def test_run_writes_results_tables_and_plots(tmp_path: Path) -> None:
             str(tmp_path / "card.md"),
         ]
     )
-    results = run(args, progress=open(tmp_path / "log.txt", "w"))  # noqa: SIM115
+    with open(tmp_path / "log.txt", "w") as log:
+        results = run(args, progress=log)
     assert results["images"] == 3 and results["ranking_images"] == 3
     assert set(results["metrics"]) == {"model", "heuristic", "brisque"}
     assert results["metrics"]["brisque"]["distortion_map"] == 0.0

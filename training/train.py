@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,9 @@ class ShardStore:
             if path.name in self.loaded or len(self) + added >= self.max_samples:
                 continue
             try:
-                with np.load(path, allow_pickle=False) as z:
+                with path.open("rb") as f, np.load(f, allow_pickle=False) as z:
                     arrs = {k: z[k] for k in SHARD_KEYS}
-            except (OSError, ValueError, KeyError, EOFError) as exc:  # still being written
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # being written
                 log.info("skip %s for now: %s", path.name, exc)
                 continue
             shard = len(self.loaded)

@@ -46,22 +46,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
     }
     if settings.broker_url.startswith(("sqla+", "sqlalchemy+")):
+        from workers import sqla_broker
+
+        sqla_broker.register()  # cheap idle polls on SQLite; honours polling_interval
+        options: dict[str, Any] = {"polling_interval": settings.broker_polling_interval_s}
         if "+sqlite:" in settings.broker_url:
-            # passed to create_engine by kombu's SQLAlchemy transport: wait for SQLite's write lock
-            config["broker_transport_options"] = {"connect_args": {"timeout": 30}}
-        _set_sqla_polling_interval(settings.broker_polling_interval_s)
+            options["connect_args"] = {"timeout": 30}  # wait for SQLite's write lock
+        config["broker_transport_options"] = options
     elif settings.broker_url.startswith(("redis://", "rediss://")):
         # a message not acked within this many seconds is delivered again (late acks)
         config["broker_transport_options"] = {"visibility_timeout": settings.task_time_limit_s * 4}
     return config
-
-
-def _set_sqla_polling_interval(seconds: float) -> None:
-    """kombu's SQLAlchemy channel passes every transport option to create_engine, so the
-    poll interval (1 s by default: too slow for sync requests) is set on the class instead."""
-    from kombu.transport import sqlalchemy
-
-    sqlalchemy.Transport.polling_interval = seconds
 
 
 def create_app(settings: Settings | None = None, *, set_as_current: bool = False) -> Celery:

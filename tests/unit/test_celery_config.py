@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kombu.transport import sqlalchemy as kombu_sqla
+from kombu.transport import TRANSPORT_ALIASES
 
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
 from service.settings import Settings
@@ -28,10 +28,10 @@ def test_retry_limits_come_from_settings():
 
 
 def test_the_embedded_broker_polls_quickly_and_create_engine_gets_only_engine_options():
-    """The SQL broker's poll interval is set on the transport, not passed to create_engine."""
+    """The SQL broker's poll interval reaches the transport; only engine options reach create_engine."""
     config = celery_config(Settings(broker_polling_interval_s=0.005))
-    assert config["broker_transport_options"] == {"connect_args": {"timeout": 30}}
-    assert kombu_sqla.Transport.polling_interval == 0.005
+    assert config["broker_transport_options"] == {"polling_interval": 0.005, "connect_args": {"timeout": 30}}
+    assert TRANSPORT_ALIASES["sqla"] == "workers.sqla_broker:Transport"
 
 
 def test_redis_gets_a_visibility_timeout_beyond_the_hard_time_limit():

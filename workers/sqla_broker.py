@@ -62,7 +62,7 @@ class Channel(kombu_sqla.Channel):
             self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
         return int(self._watch.execute("PRAGMA data_version").fetchone()[0])
 
-    def _get(self, queue: str) -> Any:
+    def _get(self, queue: str, timeout: Any = None) -> Any:
         version = self._data_version()
         if version is not None and self._idle_at.get(queue) == version:
             raise Empty()

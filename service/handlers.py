@@ -7,6 +7,7 @@ none of them touch SQL, files or Triton directly.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import time
 import uuid
@@ -22,7 +23,7 @@ from service.adapters.inference import Inference
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
-from service.domain.errors import InferenceUnavailable, InvalidRequest, NotFound
+from service.domain.errors import ImageTooLarge, InferenceUnavailable, InvalidRequest, NotFound
 from service.domain.imaging import DecodedImage, ImageLimits, decode_image
 from service.domain.profiles import get_profile
 from service.views import JobView, decode_page_token, encode_page_token, job_view, webhook_event
@@ -102,20 +103,26 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
     """Validate the image now (typed errors), store it, create the job, enqueue it after commit.
 
     Idempotent by idempotency key and by (merchant, sha256, profile, model version): a repeat
-    returns the earlier job (and its report) without a second inference.
+    returns the earlier job (and its report) without a second inference, and without decoding.
     """
     get_profile(cmd.profile)
     data = _input_bytes(deps, cmd)
-    image = decode_image(data, deps.limits)
+    if len(data) > deps.limits.max_bytes:
+        raise ImageTooLarge(
+            f"the upload is {len(data)} bytes; the limit is {deps.limits.max_bytes} bytes",
+            limit=deps.limits.max_bytes,
+            actual=len(data),
+        )
+    sha256 = hashlib.sha256(data).hexdigest()
     version = deps.model_version()
     key = cmd.idempotency_key or None
-    with deps.uow() as uow:
-        earlier = _earlier_job(uow, cmd.merchant_id, key, image.sha256, cmd.profile, version)
+    with deps.uow() as uow:  # a repeat needs no decoding: the same bytes were accepted before
+        earlier = _earlier_job(uow, cmd.merchant_id, key, sha256, cmd.profile, version)
         if earlier is not None:
             return _repeat(uow, earlier)
-        original_uri = deps.blobs.put(
-            f"originals/{cmd.merchant_id}/{image.sha256}", data, _content_type(image)
-        )
+    image = decode_image(data, deps.limits)
+    original_uri = deps.blobs.put(f"originals/{cmd.merchant_id}/{sha256}", data, _content_type(image))
+    with deps.uow() as uow:
         job = Job(
             id=str(uuid.uuid4()),
             merchant_id=cmd.merchant_id,
@@ -123,7 +130,7 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
             profile=cmd.profile,
             status="PENDING",
             idempotency_key=key,
-            image_sha256=image.sha256,
+            image_sha256=sha256,
             model_version=version,
             attempts=0,
             original_uri=original_uri,
@@ -133,8 +140,7 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
         try:
             uow.commit()
         except Conflict:  # a concurrent request with the same idempotency key won
-            assert key is not None
-            winner = uow.repo.job_by_idempotency_key(cmd.merchant_id, key)
+            winner = uow.repo.job_by_idempotency_key(cmd.merchant_id, key) if key else None
             if winner is None:
                 raise
             return SubmitResult(winner.id, _status(winner), True)

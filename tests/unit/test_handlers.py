@@ -19,7 +19,14 @@ from service.adapters.inference import Inference
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, InMemoryPublisher, TaskMessage
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.webhook import DeliveryResult, WebhookDeliveryFailed, WebhookSender, verify
-from service.domain.errors import BadImage, InferenceUnavailable, InvalidRequest, NotFound, Unauthenticated
+from service.domain.errors import (
+    BadImage,
+    ImageTooLarge,
+    InferenceUnavailable,
+    InvalidRequest,
+    NotFound,
+    Unauthenticated,
+)
 from service.domain.imaging import ImageLimits
 from service.handlers import ListFilter, SubmitImage
 from service.iqa.contract import GRID, NUM_TYPES
@@ -204,6 +211,23 @@ def test_a_repeat_returns_the_stored_report_without_inference(env, merchant):
     assert publisher.sent == [] and inference.calls == 1
     other_profile = submit(deps, merchant, profile="ebay")
     assert other_profile.job_id != first.job_id and not other_profile.deduplicated
+
+
+def test_a_repeat_is_answered_before_decoding(env, merchant):
+    """A repeat is found by the bytes' hash alone: even limits that would now refuse it are not applied."""
+    deps, *_ = env
+    first = submit(deps, merchant)
+    deps.limits = ImageLimits(max_bytes=2_000_000, min_side=10_000)
+    assert submit(deps, merchant).job_id == first.job_id
+    with pytest.raises(BadImage):
+        submit(deps, merchant, photo(9))
+
+
+def test_oversized_uploads_are_refused_before_anything_else(env, merchant):
+    """Bytes above the upload limit raise ImageTooLarge."""
+    deps, *_ = env
+    with pytest.raises(ImageTooLarge):
+        submit(deps, merchant, b"\xff" * 2_000_001)
 
 
 def test_a_repeat_while_pending_does_not_queue_twice(env, merchant):

@@ -311,12 +311,17 @@ def _progress(split: str, path: str, done: int, n: int, shard_size: int, start: 
 # ---------------------------------------------------------------- evaluation set
 
 
-def _eval_size(rng: np.random.Generator) -> tuple[int, int]:
+def eval_clean(pool: Pool, rng: np.random.Generator) -> tuple[str, np.ndarray]:
+    """A clean evaluation crop: long side 384..1280, aspect 0.6..1.67, never upscaled past the photo."""
+    name, photo = pool.photos[int(rng.integers(len(pool.photos)))]
+    ph, pw = photo.shape[:2]
     long_side = int(rng.integers(EVAL_LONG_MIN, EVAL_LONG_MAX + 1))
     aspect = float(np.exp(rng.uniform(np.log(0.6), np.log(1.67))))
-    if aspect >= 1:
-        return long_side, max(EVAL_LONG_MIN // 2, round(long_side / aspect))
-    return max(EVAL_LONG_MIN // 2, round(long_side * aspect)), long_side
+    w, h = (long_side, long_side / aspect) if aspect >= 1 else (long_side * aspect, long_side)
+    shrink = min(1.0, pw / w, ph / h)
+    # Keep the long side >= EVAL_LONG_MIN even for small photos (a slight upscale at most).
+    shrink = max(shrink, EVAL_LONG_MIN / max(w, h))
+    return name, photo_crop(photo, rng, max(64, round(w * shrink)), max(64, round(h * shrink)))
 
 
 def _eval_mos(clean: np.ndarray, dist: np.ndarray) -> float:
@@ -341,8 +346,8 @@ def generate_eval(count: int, groups: int, seed: int, root: Path) -> None:
     labels: list[dict[str, object]] = []
     start = time.time()
     for i in range(count):
-        w, h = _eval_size(rng)
-        source, clean = clean_image(pool, rng, w, h)
+        source, clean = eval_clean(pool, rng)
+        h, w = clean.shape[:2]
         dist, applied, plans = engine.distort(clean, rng)
         mos = _eval_mos(clean, dist) if plans else MOS_CLEAN
         keys = label_keys(clean, mos, plans, rng)
@@ -377,9 +382,8 @@ def ranking_series(pool: Pool, groups: int, rng: np.random.Generator, out: Path)
     rows: list[dict[str, object]] = []
     for g in range(groups):
         distortion = DISTORTIONS[g % NUM_DISTORTIONS]
-        w, h = _eval_size(rng)
-        name, photo = pool.photos[int(rng.integers(len(pool.photos)))]
-        clean = photo_crop(photo, rng, w, h)
+        name, clean = eval_clean(pool, rng)
+        h, w = clean.shape[:2]
         base = engine.random_plan(distortion, (h, w), rng, strength=0.75)
         edges = np.linspace(0.05, 1.0, RANK_LEVELS + 1)
         strengths = [float(rng.uniform(edges[k] + 0.02, edges[k + 1] - 0.02)) for k in range(RANK_LEVELS)]

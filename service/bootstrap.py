@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from service import handlers
-from service.adapters.blobs import blob_store_from_url
+from service.adapters.blobs import LocalBlobStore, blob_store_from_url
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
+from service.adapters.pixels import FileHandoff, NoHandoff, PixelHandoff
 from service.adapters.publisher import CeleryPublisher, TaskPublisher
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import sql_unit_of_work_factory
@@ -166,9 +167,14 @@ def build(
         from service.iqa.postprocess import load_params
 
         params = load_params(params_path)
+    blobs = blob_store_from_url(settings.blob_url, settings.s3_endpoint_url, settings.s3_region)
+    pixels: PixelHandoff = NoHandoff()
+    if settings.pixel_handoff and isinstance(blobs.primary, LocalBlobStore):
+        pixels = FileHandoff(blobs.primary.root / ".handoff", max_pixels=min(settings.max_pixels, 16_000_000))
     deps = handlers.Deps(
         uow=sql_unit_of_work_factory(engine, publisher),
-        blobs=blob_store_from_url(settings.blob_url, settings.s3_endpoint_url, settings.s3_region),
+        blobs=blobs,
+        pixels=pixels,
         inference=inference,
         model_version=CachedModelVersion(inference, LOCAL_MODEL),
         limits=ImageLimits(

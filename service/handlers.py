@@ -12,7 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from service import credentials, pipeline
@@ -20,6 +20,7 @@ from service.adapters import webhook as wh
 from service.adapters.blobs import BlobStore
 from service.adapters.db import Job, Merchant, ReportRow, WebhookDelivery
 from service.adapters.inference import Inference
+from service.adapters.pixels import NoHandoff, PixelHandoff
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
@@ -73,6 +74,7 @@ class Deps:
     postprocess_params: Any = None
     poll_interval_s: float = 0.02
     max_attempts: int = 8
+    pixels: PixelHandoff = field(default_factory=NoHandoff)
     timeout_errors: tuple[type[BaseException], ...] = ()
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
@@ -136,6 +138,8 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
             original_uri=original_uri,
         )
         uow.repo.add(job)
+        if cmd.mode == "sync":  # spare the worker a second decode while the client waits
+            deps.pixels.put(job.id, image)
         uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
         try:
             uow.commit()
@@ -239,7 +243,9 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if code == "INTERNAL":
             log.exception("job %s failed", job_id)
         return _mark_failed(deps, job_id, str(code), str(message))
-    return _store_outcome(deps, job_id, outcome)
+    status = _store_outcome(deps, job_id, outcome)
+    log.info("job %s %s: %s", job_id, status, " ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items()))
+    return status
 
 
 def fail_job(deps: Deps, job_id: str, code: str, message: str) -> Status:

@@ -5,8 +5,9 @@ Pure orchestration over ports; process_job in service.handlers stores the outcom
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,6 +38,7 @@ class Outcome:
     prediction: Prediction
     annotated_uri: str
     model_version: str
+    stage_ms: dict[str, float] = field(default_factory=dict)
 
 
 def first_item(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -44,19 +46,39 @@ def first_item(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(value)[0] for name, value in outputs.items()}
 
 
+class Stopwatch:
+    """Milliseconds per named stage, for the worker log."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.ms[stage] = round((now - self._last) * 1000, 1)
+        self._last = now
+
+
 def run(deps: Deps, spec: JobSpec) -> Outcome:
-    image = decode_image(deps.blobs.get(spec.original_uri), deps.limits)
+    watch = Stopwatch()
+    image = deps.pixels.take(spec.job_id) or decode_image(deps.blobs.get(spec.original_uri), deps.limits)
+    watch.lap("decode")
     batch = to_model_input(image.rgb)[None, ...]
+    watch.lap("preprocess")
     outputs = first_item(deps.inference.infer(batch))
+    watch.lap("infer")
     if deps.postprocess_params is None:
         prediction = postprocess(outputs, image.width, image.height)
     else:
         prediction = postprocess(outputs, image.width, image.height, params=deps.postprocess_params)
+    watch.lap("postprocess")
     version = deps.model_version()
     report = build_report(prediction, image, spec.profile, version)
+    watch.lap("report")
     annotated = annotate(image.rgb, prediction)
     uri = deps.blobs.put(f"annotated/{spec.merchant_id}/{spec.job_id}.jpg", annotated, "image/jpeg")
-    return Outcome(report, prediction, uri, version)
+    watch.lap("annotate")
+    return Outcome(report, prediction, uri, version, watch.ms)
 
 
 def distortion_rows(job_id: str, report: Report) -> list[DistortionRow]:

@@ -34,6 +34,7 @@ class Settings:
     triton_timeout_s: float = 10.0
     postprocess_params: str = ""
     blob_url: str = "file://var/blobs"
+    pixel_handoff: bool = True
     s3_endpoint_url: str = ""
     s3_region: str = ""
     grpc_addr: str = "127.0.0.1:50051"

@@ -33,7 +33,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit_s,
         "task_default_queue": settings.task_queue,
         "enable_utc": True,
-        "worker_hijack_root_logger": False,
         "task_annotations": {
             PROCESS_IMAGE: {
                 "max_retries": settings.task_max_retries,

@@ -16,6 +16,7 @@ from service import handlers
 from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
 from service.adapters.db import ApiKey, DistortionRow, make_engine, migrate
 from service.adapters.inference import Inference
+from service.adapters.pixels import FileHandoff
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, InMemoryPublisher, TaskMessage
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.webhook import DeliveryResult, WebhookDeliveryFailed, WebhookSender, verify
@@ -27,7 +28,7 @@ from service.domain.errors import (
     NotFound,
     Unauthenticated,
 )
-from service.domain.imaging import ImageLimits
+from service.domain.imaging import ImageLimits, decode_image
 from service.handlers import ListFilter, SubmitImage
 from service.iqa.contract import GRID, NUM_TYPES
 from tests.imagefactory import gradient, png_bytes, random_bytes, truncated_jpeg
@@ -199,6 +200,21 @@ def test_processing_stores_report_distortions_and_annotated_image(env, merchant)
         rows = [(r.type, r.key) for r in uow.session.query(DistortionRow).filter_by(job_id=job_id)]
     assert rows == [("Underexposure", True)]
     assert inference.calls == 1
+
+
+def test_a_sync_request_hands_its_decoded_pixels_to_the_worker(env, merchant, tmp_path):
+    """In sync mode the worker takes the API's pixels instead of decoding; the report is the same."""
+    deps, publisher, *_ = env
+    deps.pixels = FileHandoff(tmp_path / "handoff")
+    sync = submit(deps, merchant, photo(1), mode="sync")
+    assert deps.pixels.take(sync.job_id) is not None  # it was left for the worker...
+    deps.pixels.put(sync.job_id, decode_image(photo(1)))
+    asyncr = submit(deps, merchant, photo(2), mode="async")
+    assert deps.pixels.take(asyncr.job_id) is None  # ...but not for async requests
+    assert run_queued(deps, publisher) == ["DONE", "DONE"]
+    assert list((tmp_path / "handoff").iterdir()) == []
+    reports = [handlers.get_job(deps, merchant, j).report for j in (sync.job_id, asyncr.job_id)]
+    assert reports[0].grade == reports[1].grade
 
 
 def test_a_repeat_returns_the_stored_report_without_inference(env, merchant):

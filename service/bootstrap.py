@@ -102,6 +102,11 @@ class Container:
     def process_job(self, job_id: str, final_attempt: bool = False) -> str:
         return handlers.process_job(self.deps, job_id, final_attempt)
 
+    def requeue_stale(self) -> list[str]:
+        """Requeue lost jobs: RUNNING past twice the hard time limit, PENDING past IDETEX_STALE_PENDING_S."""
+        running_for = 2.0 * self.settings.task_time_limit_s
+        return handlers.requeue_stale(self.deps, running_for, self.settings.stale_pending_s)
+
     def fail_job(self, job_id: str, code: str, message: str) -> str:
         return handlers.fail_job(self.deps, job_id, code, message)
 

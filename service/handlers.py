@@ -44,6 +44,7 @@ __all__ = [
     "list_jobs",
     "process_job",
     "readiness",
+    "requeue_stale",
     "submit",
     "wait_for_report",
     "webhook_secret",
@@ -187,6 +188,7 @@ def _repeat(uow: UnitOfWork, job: Job) -> SubmitResult:
     """A repeat: the earlier job as it stands; a transiently failed one is queued again."""
     if job.status == "FAILED" and job.error_code in RETRYABLE_CODES:
         job.status, job.error_code, job.error_message = "PENDING", None, None
+        job.attempts = 0  # a fresh run with its own retry budget
         uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
         uow.commit()
     return SubmitResult(job.id, _status(job), True)
@@ -314,6 +316,25 @@ def _mark_waiting(deps: Deps, job_id: str, exc: InferenceUnavailable) -> None:
         if job is not None and job.status == "RUNNING":
             job.status, job.error_code, job.error_message = "PENDING", exc.code, exc.message[:2000]
             uow.commit()
+
+
+def requeue_stale(deps: Deps, running_for_s: float, pending_for_s: float) -> list[str]:
+    """Queue again the jobs whose task was lost: RUNNING for longer than any task may run, or
+    PENDING for longer than any queue should hold them (a broker that lost a message)."""
+    now = dt.datetime.now(dt.UTC)
+    with deps.uow() as uow:
+        stale = uow.repo.stale_jobs(
+            running_before=now - dt.timedelta(seconds=running_for_s),
+            pending_before=now - dt.timedelta(seconds=pending_for_s),
+        )
+        ids = []
+        for job in stale:
+            if uow.repo.claim_stale(job, now):
+                log.warning("requeueing job %s, %s since %s", job.id, job.status, job.updated_at.isoformat())
+                uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
+                ids.append(job.id)
+        uow.commit()
+    return ids
 
 
 # ------------------------------------------------------------------ queries

@@ -52,6 +52,8 @@ class Settings:
     task_retry_backoff_max_s: int = 60
     task_soft_time_limit_s: int = 120
     task_time_limit_s: int = 150
+    stale_pending_s: int = 3600
+    stale_check_interval_s: int = 60
     webhook_timeout_s: float = 5.0
     webhook_max_retries: int = 8
     webhook_allow_private: bool = False

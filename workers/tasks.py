@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from typing import Any
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
 from service.adapters.webhook import WebhookDeliveryFailed
@@ -41,6 +43,26 @@ def _after_fork(**_: Any) -> None:
     global _container
     _container = None  # never reuse a parent's connections in a child
     container()
+
+
+@worker_ready.connect
+def _start_stale_job_sweeper(**_: Any) -> None:
+    """Every IDETEX_STALE_CHECK_INTERVAL_S, queue again the jobs whose task was lost."""
+    interval = Settings.from_env().stale_check_interval_s
+    if interval <= 0:
+        return
+
+    def sweep() -> None:
+        while True:
+            try:
+                requeued = container().requeue_stale()
+                if requeued:
+                    log.warning("requeued %d lost jobs", len(requeued))
+            except Exception:
+                log.exception("stale job sweep failed")
+            time.sleep(interval)
+
+    threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
 @worker_process_shutdown.connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from service.adapters.db import ApiKey, DistortionRow, Job, Merchant, ReportRow, WebhookDelivery
@@ -77,6 +77,34 @@ class Repository:
             .limit(1)
         )
         return self.session.scalars(stmt).first()
+
+    def stale_jobs(
+        self, running_before: dt.datetime, pending_before: dt.datetime, limit: int = 100
+    ) -> list[Job]:
+        """RUNNING jobs last touched before `running_before`, PENDING ones before `pending_before`."""
+        stmt = (
+            select(Job)
+            .where(
+                or_(
+                    and_(Job.status == "RUNNING", Job.updated_at < running_before),
+                    and_(Job.status == "PENDING", Job.updated_at < pending_before),
+                )
+            )
+            .order_by(Job.updated_at)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def claim_stale(self, job: Job, now: dt.datetime) -> bool:
+        """Set a stale job back to PENDING unless someone changed it since it was read (one
+        sweeper wins when several look at once)."""
+        stmt = (
+            update(Job)
+            .where(Job.id == job.id, Job.updated_at == job.updated_at, Job.status == job.status)
+            .values(status="PENDING", updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(self.session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def report(self, job_id: str) -> ReportRow | None:
         return self.session.get(ReportRow, job_id)

@@ -5,16 +5,18 @@ The model is a fake that subclasses the Inference port and answers contract-shap
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import boto3
 import numpy as np
 import pytest
 from moto import mock_aws
+from sqlalchemy import update
 
 from service import handlers
 from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
-from service.adapters.db import ApiKey, DistortionRow, make_engine, migrate
+from service.adapters.db import ApiKey, DistortionRow, Job, make_engine, migrate
 from service.adapters.inference import Inference
 from service.adapters.pixels import FileHandoff
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, InMemoryPublisher, TaskMessage
@@ -477,3 +479,31 @@ def test_fail_job_never_overrides_a_finished_job(env, merchant):
     assert handlers.fail_job(deps, done, "TIMEOUT", "late") == "DONE"
     assert handlers.fail_job(deps, pending, "TIMEOUT", "late") == "FAILED"
     assert handlers.get_job(deps, merchant, pending).error_code == "TIMEOUT"
+
+
+def _age(deps, job_id: str, status: str, seconds: float) -> None:
+    with deps.uow() as uow:
+        job = uow.repo.job(job_id)
+        job.status = status
+        uow.commit()
+        uow.session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(updated_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds))
+        )
+        uow.commit()
+
+
+def test_lost_jobs_are_queued_again_once(env, merchant):
+    """Long-RUNNING and long-PENDING jobs are requeued exactly once; recent ones are left alone."""
+    deps, publisher, *_ = env
+    running, pending, recent = (submit(deps, merchant, photo(i)).job_id for i in range(3))
+    publisher.sent.clear()
+    _age(deps, running, "RUNNING", 400)
+    _age(deps, pending, "PENDING", 4000)
+    _age(deps, recent, "RUNNING", 10)
+    assert sorted(handlers.requeue_stale(deps, 300, 3600)) == sorted([running, pending])
+    assert sorted(m.args[0] for m in publisher.sent) == sorted([running, pending])
+    assert handlers.get_job(deps, merchant, running).status == "PENDING"
+    assert handlers.requeue_stale(deps, 300, 3600) == []
+    assert run_queued(deps, publisher) == ["DONE", "DONE"]

@@ -130,8 +130,8 @@ def overexposure(img: Image, s: float, rng: Rng) -> Image:
 
 
 def blocking(img: Image, s: float, rng: Rng) -> Image:
-    """JPEG at quality 40 down to 2: visible 8x8 blocks and colour bleeding."""
-    quality = round(40 - 38 * s**0.7)
+    """JPEG at quality 28 down to 2: visible 8x8 blocks and colour bleeding."""
+    quality = round(28 - 26 * s**0.6)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding failed")

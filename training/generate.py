@@ -45,6 +45,8 @@ POOL_LONG_SIDE = 1600
 CUTOUT_P = 0.22
 # A cell carries a type's severity when the type covers at least this fraction of it.
 SEVERITY_CELL_COVERAGE = 0.25
+# A planned distortion lowering the pseudo-MOS by less than this (applied alone) is not labelled.
+MIN_VISIBLE_IMPACT = 0.1
 DATA_DIR = Path("var/data")
 
 
@@ -179,15 +181,23 @@ def impacts(
     return out
 
 
-def label_keys(
-    clean: np.ndarray, dist_mos: float, plans: list[engine.DistortionPlan], rng: np.random.Generator
-) -> set[str]:
-    """Key types of a sample (a single type is key when it lowers quality at all)."""
+def distort_labelled(
+    clean: np.ndarray, rng: np.random.Generator, clean_p: float = 0.12
+) -> tuple[np.ndarray, list[engine.AppliedDistortion], set[str]]:
+    """Randomly distort, keeping only visible types; return image, region records and key types.
+
+    Each planned type is first applied alone: one that lowers the pseudo-MOS by less than
+    MIN_VISIBLE_IMPACT (e.g. blur on a flat wallpaper) is dropped rather than labelled.
+    """
+    plans = engine.random_plans((clean.shape[0], clean.shape[1]), rng, clean_p)
     if not plans:
-        return set()
-    if len(plans) == 1:
-        return {plans[0].distortion}
-    return key_types(impacts(clean, plans, rng))
+        return clean.copy(), [], set()
+    impact = impacts(clean, plans, rng)
+    visible = [p for p in plans if impact[p.distortion] >= MIN_VISIBLE_IMPACT]
+    dist, applied = engine.execute(clean, visible, rng)
+    if len(visible) == 1:
+        return dist, applied, {visible[0].distortion}
+    return dist, applied, key_types({p.distortion: impact[p.distortion] for p in visible})
 
 
 def grid_maps(applied: list[engine.AppliedDistortion]) -> tuple[np.ndarray, np.ndarray]:
@@ -220,11 +230,10 @@ def make_sample(pool: Pool, rng: np.random.Generator) -> Sample:
     """One training sample at model scale with all its labels."""
     work = int(rng.integers(WORK_MIN, WORK_MAX + 1))
     source, clean = clean_image(pool, rng, work, work)
-    dist, applied, plans = engine.distort(clean, rng)
+    dist, applied, keys = distort_labelled(clean, rng)
     image = _resize(dist, MODEL_SIZE, MODEL_SIZE)
     ref = _resize(clean, MODEL_SIZE, MODEL_SIZE)
-    mos = pseudo_mos(ref, image) if plans else MOS_CLEAN
-    keys = label_keys(clean, mos, plans, rng)
+    mos = pseudo_mos(ref, image) if applied else MOS_CLEAN
     masks, sev = grid_maps(applied)
     present = np.zeros(NUM_DISTORTIONS, dtype=np.uint8)
     key = np.zeros(NUM_DISTORTIONS, dtype=np.uint8)
@@ -324,10 +333,6 @@ def eval_clean(pool: Pool, rng: np.random.Generator) -> tuple[str, np.ndarray]:
     return name, photo_crop(photo, rng, max(64, round(w * shrink)), max(64, round(h * shrink)))
 
 
-def _eval_mos(clean: np.ndarray, dist: np.ndarray) -> float:
-    return pseudo_mos(clean, dist)
-
-
 def _label_entry(a: engine.AppliedDistortion) -> dict[str, object]:
     return {"distortion": a.distortion, "severity": a.severity, "coordinates": list(a.box)}
 
@@ -348,9 +353,8 @@ def generate_eval(count: int, groups: int, seed: int, root: Path) -> None:
     for i in range(count):
         source, clean = eval_clean(pool, rng)
         h, w = clean.shape[:2]
-        dist, applied, plans = engine.distort(clean, rng)
-        mos = _eval_mos(clean, dist) if plans else MOS_CLEAN
-        keys = label_keys(clean, mos, plans, rng)
+        dist, applied, keys = distort_labelled(clean, rng)
+        mos = pseudo_mos(clean, dist) if applied else MOS_CLEAN
         name = f"images/eval_{i:04d}.png"
         _save_png(out / name, dist)
         labels.append(

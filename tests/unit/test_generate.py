@@ -60,3 +60,21 @@ def test_shards_are_written_whole_and_reproducible(tmp_path: Path) -> None:
     assert a["images"].shape == (3, 352, 352, 3) and a["mos"].dtype == np.float32
     for k in ("images", "masks", "sev_maps", "present", "key", "mos", "meta"):
         assert np.array_equal(a[k], b[k]), k
+
+
+def test_distortions_without_visible_effect_are_not_labelled() -> None:
+    """Blur on a perfectly flat image changes nothing, so no blur label is ever produced."""
+    flat = np.full((360, 360, 3), 128, dtype=np.uint8)
+    rng = np.random.default_rng(2)
+    invisible = {
+        "Low clarity",
+        "Out of focus blur",
+        "Motion blur",
+        "Edge aliasing effect",
+        "Edge ringing effect",
+    }
+    for _ in range(30):
+        _, applied, keys = generate.distort_labelled(flat, rng)
+        labelled = {a.distortion for a in applied}
+        assert not labelled & invisible
+        assert keys <= labelled

@@ -126,8 +126,8 @@ def python_package_images(root: Path = SOURCES_DIR) -> list[tuple[str, Path]]:
     return found
 
 
-def _find_cached_deb(package: str) -> Path | None:
-    for folder in DEB_CACHE_DIRS:
+def _find_cached_deb(package: str, root: Path = SOURCES_DIR) -> Path | None:
+    for folder in (*DEB_CACHE_DIRS, root / "debs"):
         if folder.is_dir():
             hits = sorted(folder.glob(f"{package}_*.deb"))
             if hits:
@@ -140,7 +140,7 @@ def fetch_package(package: str, root: Path = SOURCES_DIR) -> Path:
     target = root / package
     if (target / "usr").is_dir():
         return target
-    deb = _find_cached_deb(package)
+    deb = _find_cached_deb(package, root)
     if deb is None:
         debs = root / "debs"
         debs.mkdir(parents=True, exist_ok=True)
@@ -149,7 +149,7 @@ def fetch_package(package: str, root: Path = SOURCES_DIR) -> Path:
             subprocess.run(["apt-get", "update"], check=False)
             if subprocess.run(cmd, cwd=debs, check=False).returncode != 0:
                 raise SourceError(f"apt-get download {package} failed")
-        deb = _find_cached_deb(package)
+        deb = _find_cached_deb(package, root)
         if deb is None:
             raise SourceError(f"no .deb for {package} after download")
     target.mkdir(parents=True, exist_ok=True)

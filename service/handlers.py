@@ -352,12 +352,17 @@ def get_job(deps: Deps, merchant_id: str, job_id: str) -> JobView:
 def wait_for_report(deps: Deps, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
     """Poll until the job is DONE or FAILED; when time is up, the view as it stands."""
     deadline = deps.clock() + max(timeout_s, 0.0)
-    while True:
-        view = get_job(deps, merchant_id, job_id)
+    view = get_job(deps, merchant_id, job_id)  # NotFound for another merchant's job
+    while view.status not in TERMINAL:
         left = deadline - deps.clock()
-        if view.status in TERMINAL or left <= 0:
-            return view
+        if left <= 0:
+            break
         deps.sleep(min(deps.poll_interval_s, left))
+        with deps.uow() as uow:  # one indexed column per poll; the full view once it is done
+            status = uow.repo.job_status(job_id)
+        if status in TERMINAL:
+            return get_job(deps, merchant_id, job_id)
+    return get_job(deps, merchant_id, job_id) if view.status not in TERMINAL else view
 
 
 def list_jobs(

@@ -50,6 +50,9 @@ class Repository:
             return None
         return job
 
+    def job_status(self, job_id: str) -> str | None:
+        return self.session.scalar(select(Job.status).where(Job.id == job_id))
+
     def job_by_idempotency_key(self, merchant_id: str, key: str) -> Job | None:
         stmt = select(Job).where(Job.merchant_id == merchant_id, Job.idempotency_key == key)
         return self.session.scalars(stmt).first()

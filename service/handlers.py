@@ -449,8 +449,8 @@ def deliver_webhook(deps: Deps, job_id: str, webhook_id: str) -> wh.DeliveryResu
         attempt = uow.repo.delivery_attempts(webhook_id) + 1
     headers = wh.signed_headers(secret, webhook_id, int(time.time()), body)
     try:
-        wh.check_destination(url, deps.webhook_allow_private)
-        result = deps.webhook_sender.send(url, headers, body)
+        address = wh.check_destination(url, deps.webhook_allow_private)
+        result = deps.webhook_sender.send(url, headers, body, address)
     except wh.DestinationRefused as exc:
         result = wh.DeliveryResult(None, f"refused: {exc}")
         _log_delivery(deps, job_id, webhook_id, url, attempt, result)

@@ -4,7 +4,7 @@ Signature (https://www.standardwebhooks.com): headers `webhook-id`, `webhook-tim
 (unix seconds) and `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`,
 keyed with the base64-decoded part of a `whsec_<base64>` secret. The sender refuses
 private, loopback and link-local destinations unless allowed, follows no redirects and
-uses short timeouts; it reports the outcome instead of raising.
+uses short timeouts, connects to the vetted address; it reports the outcome instead of raising.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import abc
 import base64
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import secrets
 import socket
-import urllib.error
-import urllib.request
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -81,8 +81,9 @@ def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve_host) -> None:
-    """Raise DestinationRefused unless `url` is http(s) to public addresses (or private ones are allowed)."""
+def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve_host) -> str:
+    """The address to connect to for `url`; DestinationRefused unless it is http(s) and every
+    address the host resolves to is public (or private networks are allowed)."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DestinationRefused(f"webhook URL must be http(s)://host/...: {url!r}")
@@ -93,12 +94,12 @@ def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve
         raise DestinationRefused(f"cannot resolve {parts.hostname}: {exc}") from exc
     if not addresses:
         raise DestinationRefused(f"{parts.hostname} resolves to no address")
-    if allow_private:
-        return
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        if not ip.is_global or ip.is_multicast:
-            raise DestinationRefused(f"{parts.hostname} resolves to non-public address {ip}")
+    if not allow_private:
+        for address in addresses:
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_global or ip.is_multicast:
+                raise DestinationRefused(f"{parts.hostname} resolves to non-public address {ip}")
+    return addresses[0]
 
 
 @dataclass(frozen=True)
@@ -113,30 +114,62 @@ class DeliveryResult:
 
 class WebhookSender(abc.ABC):
     @abc.abstractmethod
-    def send(self, url: str, headers: Mapping[str, str], body: bytes) -> DeliveryResult:
-        """POST `body` to `url`; never raises for network or HTTP errors."""
+    def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, address: str | None = None
+    ) -> DeliveryResult:
+        """POST `body` to `url` (connecting to `address` when given, the one that was checked);
+        never raises for network or HTTP errors."""
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect could point into a private network: report it instead
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to a vetted address while speaking to the URL's host name."""
+
+    def __init__(self, host: str, address: str | None, **kwargs: Any) -> None:
+        super().__init__(host, **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to a vetted address, with the URL's host name for SNI and certificate checks."""
+
+    def __init__(self, host: str, address: str | None, **kwargs: Any) -> None:
+        super().__init__(host, context=ssl.create_default_context(), **kwargs)
+        self._address = address
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 class HttpWebhookSender(WebhookSender):
+    """POSTs with http.client: no redirects are followed (one could lead into a private
+    network), and the connection goes to the address that passed check_destination, so a
+    second DNS answer cannot swap in another one."""
+
     def __init__(self, timeout_s: float = 5.0, max_response_bytes: int = 64 * 1024) -> None:
         self.timeout_s = timeout_s
         self.max_response_bytes = max_response_bytes
-        self._opener = urllib.request.build_opener(_NoRedirect())
 
-    def send(self, url: str, headers: Mapping[str, str], body: bytes) -> DeliveryResult:
-        request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
-        request.add_header("user-agent", "idetex-webhooks/1")
+    def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, address: str | None = None
+    ) -> DeliveryResult:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return DeliveryResult(None, f"not an http(s) URL: {url!r}")
+        kind = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        conn = kind(parts.hostname, address, port=parts.port, timeout=self.timeout_s)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         try:
-            with self._opener.open(request, timeout=self.timeout_s) as response:
-                response.read(self.max_response_bytes)
-                return DeliveryResult(int(response.status), None)
-        except urllib.error.HTTPError as exc:
-            return DeliveryResult(int(exc.code), f"HTTP {exc.code} {exc.reason}")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return DeliveryResult(None, f"{type(exc).__name__}: {reason}")
+            conn.request("POST", path, body=body, headers={"user-agent": "idetex-webhooks/1", **headers})
+            response = conn.getresponse()
+            response.read(self.max_response_bytes)
+            status = int(response.status)
+            error = None if 200 <= status < 300 else f"HTTP {status} {response.reason}"
+            return DeliveryResult(status, error)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return DeliveryResult(None, f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()

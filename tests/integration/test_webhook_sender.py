@@ -90,3 +90,12 @@ def test_a_closed_port_is_reported_as_a_connection_error():
         port = s.getsockname()[1]
     result = HttpWebhookSender(timeout_s=1).send(f"http://127.0.0.1:{port}/", {}, b"{}")
     assert result.status_code is None and "refused" in (result.error or "").lower()
+
+
+def test_the_connection_goes_to_the_vetted_address_not_a_new_dns_answer(base_url):
+    """With an address given, the host name is only sent as Host: DNS is not asked again."""
+    port = base_url.rsplit(":", 1)[1]
+    result = HttpWebhookSender(timeout_s=3).send(f"http://hooks.invalid:{port}/ok", {}, b"{}", "127.0.0.1")
+    assert result.status_code == 204
+    _, headers, _ = Handler.received[-1]
+    assert headers["host"] == f"hooks.invalid:{port}"

@@ -84,7 +84,7 @@ class RecordingSender(WebhookSender):
         self.statuses = list(statuses)
         self.sent: list[tuple[str, dict[str, str], bytes]] = []
 
-    def send(self, url, headers, body):
+    def send(self, url, headers, body, address=None):
         self.sent.append((url, dict(headers), body))
         status = self.statuses.pop(0) if self.statuses else 200
         return DeliveryResult(status, None if status < 300 else f"HTTP {status}")

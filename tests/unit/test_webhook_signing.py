@@ -77,8 +77,9 @@ def test_one_private_address_among_public_ones_is_enough_to_refuse():
 
 
 def test_public_destinations_pass_and_bad_urls_are_refused():
-    """Public http(s) URLs pass; other schemes and unresolvable hosts do not."""
-    check_destination("https://a.example/x", False, resolve=_resolver("93.184.216.34"))
+    """Public http(s) URLs pass and return the vetted address; other schemes and unknown hosts do not."""
+    public = _resolver("93.184.216.34")
+    assert check_destination("https://a.example/x", False, resolve=public) == "93.184.216.34"
     with pytest.raises(DestinationRefused):
         check_destination("ftp://a.example/x", False, resolve=_resolver("93.184.216.34"))
 

@@ -296,3 +296,31 @@ def load_vida_annotations(
             size = _image_size(Path(image_dir) / item["image"])
         labels.append(vida_item_to_label(item, coordinate_space, size))
     return labels
+
+
+# ---------------------------------------------------------------- MLLM outputs as predictions
+
+
+def mllm_predictions(
+    descriptions: Sequence[Mapping[str, Any]], grounding: Sequence[Mapping[str, Any]] = ()
+) -> list[dict[str, Any]]:
+    """MIPI-style MLLM answers (``{image, width, height, pred_ans}``) -> ``idetex predict`` items.
+
+    Distortions come from the image's distortion-detection answer when ``grounding`` has
+    one, else from its description; key distortions and grade always from the description.
+    The score is unknown to the text and left out (SRCC then skips these items).
+    """
+    detection = {
+        str(g["image"]): g
+        for g in grounding
+        if g.get("question_type", "distortion-detection") == "distortion-detection"
+    }
+    out = []
+    for item in descriptions:
+        width, height = int(item["width"]), int(item["height"])
+        parsed = parse_description(str(item["pred_ans"]), width, height)
+        found = detection.get(str(item["image"]))
+        if found is not None:
+            parsed["distortions"] = parse_grounded(str(found["pred_ans"]), width, height)
+        out.append({"image": str(item["image"]), "width": width, "height": height, **parsed})
+    return out

@@ -16,6 +16,7 @@ from service.iqa.vida import (
     canonical_vida_severity,
     denormalise_box,
     load_vida_annotations,
+    mllm_predictions,
     normalise_box,
     parse_description,
     parse_grounded,
@@ -249,3 +250,18 @@ def test_loader_rejects_items_it_cannot_place() -> None:
                 "distortions": [{"distortion": "Noise", "coordinates": [1, 2]}],
             }
         )
+
+
+def test_mllm_answers_become_predict_items() -> None:
+    """Descriptions give keys and grade, the detection answer of the same image gives the boxes."""
+    preds = mllm_predictions(SAMPLE["description"], SAMPLE["grounding"])
+    assert len(preds) == len(SAMPLE["description"])
+    first = preds[0]
+    detection = next(
+        g
+        for g in SAMPLE["grounding"]
+        if g["image"] == first["image"] and g["question_type"] == "distortion-detection"
+    )
+    assert first["distortions"] == parse_grounded(detection["pred_ans"], first["width"], first["height"])
+    assert first["image_quality"] == SAMPLE["description"][0]["image_quality"]
+    assert first["key_distortions"] and "score" not in first

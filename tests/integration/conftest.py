@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kombu import Connection
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -147,11 +149,12 @@ def start_worker(
     yield start
     for worker in started:
         worker.stop()
+        _delete_queue(worker.env["IDETEX_BROKER_URL"], worker.env["IDETEX_TASK_QUEUE"])
 
 
-@pytest.fixture(scope="session")
-def celery_worker(
-    start_worker: Callable[[dict[str, str]], WorkerProcess], worker_env: dict[str, str], triton_grpc_url: str
-) -> WorkerProcess:
-    """A real worker serving this session's queue with the session's real Triton."""
-    return start_worker({**worker_env, "IDETEX_TRITON_URL": triton_grpc_url})
+def _delete_queue(broker_url: str, queue: str) -> None:
+    """Leave no per-session queue behind on a shared Redis or RabbitMQ."""
+    if broker_url.startswith(("sqla+", "sqlalchemy+")):
+        return  # a temp file, gone with the temp folder
+    with Connection(broker_url, connect_timeout=5) as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_delete(queue)  # absent (never declared): nothing to clean

@@ -156,5 +156,25 @@ def _delete_queue(broker_url: str, queue: str) -> None:
     """Leave no per-session queue behind on a shared Redis or RabbitMQ."""
     if broker_url.startswith(("sqla+", "sqlalchemy+")):
         return  # a temp file, gone with the temp folder
-    with Connection(broker_url, connect_timeout=5) as conn, contextlib.suppress(Exception):
-        conn.default_channel.queue_delete(queue)  # absent (never declared): nothing to clean
+    if broker_url.startswith(("redis://", "rediss://")):
+        import redis
+
+        client = redis.Redis.from_url(broker_url)
+        keys = list(client.scan_iter(match=f"*{queue}*"))  # the queue, its bindings (names are unique)
+        if keys:
+            client.delete(*keys)
+        client.close()
+        return
+    with Connection(broker_url, connect_timeout=5) as conn:
+        with contextlib.suppress(Exception):  # absent (never declared): nothing to clean
+            conn.default_channel.queue_delete(queue)
+        with contextlib.suppress(Exception):
+            conn.default_channel.exchange_delete(queue)  # the queue's own direct exchange
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    start_worker: Callable[[dict[str, str]], WorkerProcess], worker_env: dict[str, str], triton_grpc_url: str
+) -> WorkerProcess:
+    """A real worker serving this session's queue with the session's real Triton."""
+    return start_worker({**worker_env, "IDETEX_TRITON_URL": triton_grpc_url})

@@ -24,6 +24,7 @@ from service.adapters.publisher import CeleryPublisher, TaskPublisher
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.webhook import HttpWebhookSender
+from service.deps import Deps
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
 from service.settings import Settings
@@ -87,9 +88,7 @@ def make_inference(settings: Settings) -> Inference:
 class Container:
     """Handlers bound to adapters. Methods mirror service.handlers without the `deps` argument."""
 
-    def __init__(
-        self, settings: Settings, deps: handlers.Deps, publisher: TaskPublisher, close: Callable[[], None]
-    ):
+    def __init__(self, settings: Settings, deps: Deps, publisher: TaskPublisher, close: Callable[[], None]):
         self.settings = settings
         self.deps = deps
         self.publisher = publisher
@@ -176,7 +175,7 @@ def build(
     pixels: PixelHandoff = NoHandoff()
     if settings.pixel_handoff and isinstance(blobs.primary, LocalBlobStore):
         pixels = FileHandoff(blobs.primary.root / ".handoff", max_pixels=min(settings.max_pixels, 16_000_000))
-    deps = handlers.Deps(
+    deps = Deps(
         uow=sql_unit_of_work_factory(engine, publisher),
         blobs=blobs,
         pixels=pixels,

@@ -1,7 +1,8 @@
 """The service layer: plain functions over ports (unit of work, blob store, inference, webhooks).
 
 The gRPC servicer, the Celery tasks and the CLI call these through bootstrap.Container;
-none of them touch SQL, files or Triton directly.
+none of them touch SQL, files or Triton directly. Jobs live here; merchants and webhook
+delivery in service.merchants and service.notify (re-exported below).
 """
 
 from __future__ import annotations
@@ -9,25 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
-from service import credentials, pipeline
-from service.adapters import webhook as wh
-from service.adapters.blobs import BlobStore
-from service.adapters.db import Job, Merchant, ReportRow, WebhookDelivery
-from service.adapters.inference import Inference
-from service.adapters.pixels import NoHandoff, PixelHandoff
-from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, TaskMessage
+from service import pipeline
+from service.adapters.db import Job, ReportRow
+from service.adapters.publisher import PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
+from service.deps import Deps
 from service.domain.errors import ImageTooLarge, InferenceUnavailable, InvalidRequest, NotFound
-from service.domain.imaging import DecodedImage, ImageLimits, decode_image
+from service.domain.imaging import DecodedImage, decode_image
 from service.domain.profiles import get_profile
-from service.views import JobView, decode_page_token, encode_page_token, job_view, webhook_event
+from service.merchants import authenticate, create_merchant, issue_api_key, webhook_secret
+from service.notify import deliver_webhook, enqueue_webhook
+from service.views import JobView, decode_page_token, encode_page_token, job_view
 
 __all__ = [
     "Deps",
@@ -57,28 +55,6 @@ TERMINAL = ("DONE", "FAILED")
 # failures a repeat submission may retry (the image itself was fine)
 RETRYABLE_CODES = ("INFERENCE_UNAVAILABLE", "BROKER_UNAVAILABLE")
 MAX_PAGE_SIZE = 100
-
-
-@dataclass
-class Deps:
-    """The ports and knobs the handlers need; bootstrap.build wires the real ones."""
-
-    uow: Callable[[], UnitOfWork]
-    blobs: BlobStore
-    inference: Inference
-    model_version: Callable[[], str]
-    limits: ImageLimits
-    api_key_pepper: str
-    webhook_sender: wh.WebhookSender
-    webhook_allow_private: bool = False
-    broker_ready: Callable[[], bool] = lambda: True
-    postprocess_params: Any = None
-    poll_interval_s: float = 0.02
-    max_attempts: int = 8
-    pixels: PixelHandoff = field(default_factory=NoHandoff)
-    timeout_errors: tuple[type[BaseException], ...] = ()
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -221,7 +197,7 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if job.attempts >= deps.max_attempts:  # redelivered again and again: a worker keeps dying on it
             job.status, job.error_code = "FAILED", "TOO_MANY_ATTEMPTS"
             job.error_message = f"gave up after {job.attempts} attempts"
-            _enqueue_webhook(uow, job)
+            enqueue_webhook(uow, job)
             uow.commit()
             return "FAILED"
         job.status = "RUNNING"
@@ -279,7 +255,7 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
         job.status, job.error_code, job.error_message = "DONE", None, None
         job.model_version = outcome.model_version
         job.annotated_uri = outcome.annotated_uri
-        _enqueue_webhook(uow, job)
+        enqueue_webhook(uow, job)
         try:
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
@@ -289,20 +265,13 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
     return "DONE"
 
 
-def _enqueue_webhook(uow: UnitOfWork, job: Job) -> None:
-    merchant = uow.repo.merchant(job.merchant_id)
-    if merchant is not None and merchant.webhook_url:
-        webhook_id = f"msg_{job.id.replace('-', '')}_{job.status.lower()}"
-        uow.publish_after_commit(TaskMessage(DELIVER_WEBHOOK, (job.id, webhook_id)))
-
-
 def _mark_failed(deps: Deps, job_id: str, code: str, message: str) -> Status:
     with deps.uow() as uow:
         job = uow.repo.job(job_id)
         if job is None or job.status == "DONE":
             return "DONE" if job else "FAILED"
         job.status, job.error_code, job.error_message = "FAILED", code, message[:2000]
-        _enqueue_webhook(uow, job)
+        enqueue_webhook(uow, job)
         try:
             uow.commit()
         except PublishFailed as exc:
@@ -378,105 +347,7 @@ def list_jobs(
     return views, next_token
 
 
-# ------------------------------------------------------------------ merchants
-
-
-def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tuple[str, str]:
-    """A new merchant with a webhook secret and a first API key; returns (merchant_id, api_key)."""
-    if not name.strip():
-        raise InvalidRequest("name", "EMPTY", "a merchant needs a name")
-    if webhook_url and not webhook_url.startswith(("http://", "https://")):
-        raise InvalidRequest("webhook_url", "BAD_URL", "the webhook URL must be http(s)://...")
-    merchant_id = str(uuid.uuid4())
-    with deps.uow() as uow:
-        uow.repo.add(
-            Merchant(
-                id=merchant_id,
-                name=name.strip(),
-                webhook_url=webhook_url or None,
-                webhook_secret=wh.generate_secret(),
-            )
-        )
-        uow.repo.flush()
-        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
-        uow.repo.add(row)
-        uow.commit()
-    return merchant_id, api_key
-
-
-def issue_api_key(deps: Deps, merchant_id: str) -> str:
-    """Another API key for an existing merchant (the plain key is shown only once)."""
-    with deps.uow() as uow:
-        if uow.repo.merchant(merchant_id) is None:
-            raise NotFound(f"no merchant {merchant_id}")
-        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
-        uow.repo.add(row)
-        uow.commit()
-    return api_key
-
-
-def webhook_secret(deps: Deps, merchant_id: str) -> str | None:
-    """The merchant's `whsec_...` secret, for verifying deliveries."""
-    with deps.uow() as uow:
-        merchant = uow.repo.merchant(merchant_id)
-        if merchant is None:
-            raise NotFound(f"no merchant {merchant_id}")
-        return merchant.webhook_secret
-
-
-def authenticate(deps: Deps, api_key: str) -> str:
-    """The merchant id for a valid, unrevoked API key; Unauthenticated otherwise."""
-    with deps.uow() as uow:
-        return credentials.check_api_key(uow.repo, api_key, deps.api_key_pepper)
-
-
-# ------------------------------------------------------------------ webhooks, readiness
-
-
-def deliver_webhook(deps: Deps, job_id: str, webhook_id: str) -> wh.DeliveryResult | None:
-    """One signed delivery attempt, logged; raises WebhookDeliveryFailed on a non-2xx answer.
-
-    Returns None when there is nothing to send (no URL) and the refused result when the
-    destination is not allowed (logged, not retried).
-    """
-    with deps.uow() as uow:
-        job = uow.repo.job(job_id)
-        merchant = uow.repo.merchant(job.merchant_id) if job else None
-        if job is None or merchant is None or not merchant.webhook_url or not merchant.webhook_secret:
-            return None
-        url, secret = merchant.webhook_url, merchant.webhook_secret
-        body = webhook_event(job, uow.repo.report(job_id))
-        attempt = uow.repo.delivery_attempts(webhook_id) + 1
-    headers = wh.signed_headers(secret, webhook_id, int(time.time()), body)
-    try:
-        address = wh.check_destination(url, deps.webhook_allow_private)
-        result = deps.webhook_sender.send(url, headers, body, address)
-    except wh.DestinationRefused as exc:
-        result = wh.DeliveryResult(None, f"refused: {exc}")
-        _log_delivery(deps, job_id, webhook_id, url, attempt, result)
-        return result
-    _log_delivery(deps, job_id, webhook_id, url, attempt, result)
-    if not result.ok:
-        raise wh.WebhookDeliveryFailed(f"{url}: {result.error}")
-    return result
-
-
-def _log_delivery(
-    deps: Deps, job_id: str, webhook_id: str, url: str, attempt: int, result: wh.DeliveryResult
-) -> None:
-    with deps.uow() as uow:
-        uow.repo.add(
-            WebhookDelivery(
-                webhook_id=webhook_id,
-                job_id=job_id,
-                url=url,
-                attempt=attempt,
-                status_code=result.status_code,
-                error=result.error,
-                delivered_at=dt.datetime.now(dt.UTC),
-            )
-        )
-        uow.commit()
+# ------------------------------------------------------------------ readiness
 
 
 def readiness(deps: Deps) -> dict[str, bool]:

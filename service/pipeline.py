@@ -8,20 +8,17 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from service.adapters.db import DistortionRow
+from service.deps import Deps
 from service.domain.annotate import annotate
 from service.domain.imaging import decode_image
 from service.domain.prediction import Prediction
 from service.domain.report import Report, build_report
 from service.iqa.postprocess import postprocess
 from service.iqa.preprocess import to_model_input
-
-if TYPE_CHECKING:
-    from service.handlers import Deps
 
 
 @dataclass(frozen=True)

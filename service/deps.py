@@ -1,0 +1,37 @@
+"""The ports and knobs the service layer needs; bootstrap.build wires the real adapters."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.adapters.blobs import BlobStore
+from service.adapters.inference import Inference
+from service.adapters.pixels import NoHandoff, PixelHandoff
+from service.adapters.unit_of_work import UnitOfWork
+from service.adapters.webhook import WebhookSender
+from service.domain.imaging import ImageLimits
+
+
+@dataclass
+class Deps:
+    """The ports and knobs the handlers need; bootstrap.build wires the real ones."""
+
+    uow: Callable[[], UnitOfWork]
+    blobs: BlobStore
+    inference: Inference
+    model_version: Callable[[], str]
+    limits: ImageLimits
+    api_key_pepper: str
+    webhook_sender: WebhookSender
+    webhook_allow_private: bool = False
+    broker_ready: Callable[[], bool] = lambda: True
+    postprocess_params: Any = None
+    poll_interval_s: float = 0.02
+    max_attempts: int = 8
+    pixels: PixelHandoff = field(default_factory=NoHandoff)
+    timeout_errors: tuple[type[BaseException], ...] = ()
+    sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.monotonic

@@ -1,0 +1,60 @@
+"""Merchants and their credentials: create, issue API keys, authenticate, webhook secret."""
+
+from __future__ import annotations
+
+import uuid
+
+from service import credentials
+from service.adapters import webhook as wh
+from service.adapters.db import Merchant
+from service.deps import Deps
+from service.domain.errors import InvalidRequest, NotFound
+
+
+def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tuple[str, str]:
+    """A new merchant with a webhook secret and a first API key; returns (merchant_id, api_key)."""
+    if not name.strip():
+        raise InvalidRequest("name", "EMPTY", "a merchant needs a name")
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise InvalidRequest("webhook_url", "BAD_URL", "the webhook URL must be http(s)://...")
+    merchant_id = str(uuid.uuid4())
+    with deps.uow() as uow:
+        uow.repo.add(
+            Merchant(
+                id=merchant_id,
+                name=name.strip(),
+                webhook_url=webhook_url or None,
+                webhook_secret=wh.generate_secret(),
+            )
+        )
+        uow.repo.flush()
+        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
+        uow.repo.add(row)
+        uow.commit()
+    return merchant_id, api_key
+
+
+def issue_api_key(deps: Deps, merchant_id: str) -> str:
+    """Another API key for an existing merchant (the plain key is shown only once)."""
+    with deps.uow() as uow:
+        if uow.repo.merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
+        uow.repo.add(row)
+        uow.commit()
+    return api_key
+
+
+def webhook_secret(deps: Deps, merchant_id: str) -> str | None:
+    """The merchant's `whsec_...` secret, for verifying deliveries."""
+    with deps.uow() as uow:
+        merchant = uow.repo.merchant(merchant_id)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        return merchant.webhook_secret
+
+
+def authenticate(deps: Deps, api_key: str) -> str:
+    """The merchant id for a valid, unrevoked API key; Unauthenticated otherwise."""
+    with deps.uow() as uow:
+        return credentials.check_api_key(uow.repo, api_key, deps.api_key_pepper)

@@ -87,6 +87,11 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def children(self) -> list[int]:
+        """Pids of the pool processes (prefork), from /proc."""
+        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # warm shutdown
@@ -97,10 +102,12 @@ class WorkerProcess:
                 self.process.wait(timeout=10)
 
 
-def _start_worker(env: dict[str, str], log_path: Path, timeout_s: float = 60.0) -> WorkerProcess:
+def _start_worker(
+    env: dict[str, str], log_path: Path, pool: str = "solo", timeout_s: float = 60.0
+) -> WorkerProcess:
     command = [
         sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker",
-        "--pool=solo", "--concurrency=1", "--loglevel=INFO",
+        f"--pool={pool}", "--concurrency=1", "--loglevel=INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
         "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip
@@ -140,9 +147,9 @@ def start_worker(
     """Start a worker with the given environment; every worker started is stopped at session end."""
     started: list[WorkerProcess] = []
 
-    def start(env: dict[str, str]) -> WorkerProcess:
+    def start(env: dict[str, str], pool: str = "solo") -> WorkerProcess:
         log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-        worker = _start_worker(env, log_path)
+        worker = _start_worker(env, log_path, pool)
         started.append(worker)
         return worker
 
@@ -174,7 +181,7 @@ def _delete_queue(broker_url: str, queue: str) -> None:
 
 @pytest.fixture(scope="session")
 def celery_worker(
-    start_worker: Callable[[dict[str, str]], WorkerProcess], worker_env: dict[str, str], triton_grpc_url: str
+    start_worker: Callable[..., WorkerProcess], worker_env: dict[str, str], triton_grpc_url: str
 ) -> WorkerProcess:
     """A real worker serving this session's queue with the session's real Triton."""
     return start_worker({**worker_env, "IDETEX_TRITON_URL": triton_grpc_url})

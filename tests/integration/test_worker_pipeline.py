@@ -8,6 +8,8 @@ worker's settings, so both sides meet only through the database, the broker and 
 from __future__ import annotations
 
 import http.server
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -146,7 +148,7 @@ def test_the_merchant_webhook_is_signed_retried_and_logged(api: Container, recei
 
 
 def test_triton_down_is_retried_then_the_job_fails_with_a_code(
-    start_worker: Callable[[dict[str, str]], Any], worker_env: dict[str, str]
+    start_worker: Callable[..., Any], worker_env: dict[str, str]
 ):
     """With no Triton the task retries with backoff and then marks the job FAILED, never lost."""
     env = {
@@ -167,5 +169,32 @@ def test_triton_down_is_retried_then_the_job_fails_with_a_code(
         assert (view.status, view.error_code) == ("FAILED", "INFERENCE_UNAVAILABLE"), worker.log()
         assert view.attempts == 3
         assert container.readiness()["triton"] is False
+    finally:
+        container.close()
+
+
+def test_a_job_survives_its_worker_process_being_killed(
+    start_worker: Callable[..., Any], worker_env: dict[str, str], triton_grpc_url: str
+):
+    """SIGKILL of the pool process mid-task: the message is requeued and the job still ends DONE."""
+    env = {
+        **worker_env,
+        "IDETEX_TASK_QUEUE": worker_env["IDETEX_TASK_QUEUE"] + "-kill",
+        "IDETEX_TRITON_URL": triton_grpc_url,
+    }
+    worker = start_worker(env, pool="prefork")
+    container = build(worker.settings)
+    try:
+        merchant_id, _ = container.create_merchant("Crash shop")
+        big = imagefactory.jpeg_bytes(imagefactory.gradient(6000, 4000), quality=80)  # ~1 s to decode
+        job_id = container.submit(SubmitImage(merchant_id=merchant_id, image=big)).job_id
+        wait_until(lambda: container.get_job(merchant_id, job_id).status == "RUNNING", WAIT_S, "RUNNING")
+        children = worker.children()
+        assert children, worker.log()
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        view = container.wait_for_report(merchant_id, job_id, WAIT_S)
+        assert view.status == "DONE", f"{view.status} {view.error_code}\n{worker.log()}"
+        assert view.attempts == 2
     finally:
         container.close()

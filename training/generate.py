@@ -47,6 +47,7 @@ CUTOUT_P = 0.22
 SEVERITY_CELL_COVERAGE = 0.25
 # A planned distortion lowering the pseudo-MOS by less than this (applied alone) is not labelled.
 MIN_VISIBLE_IMPACT = 0.1
+VISIBLE_TRIES = 3
 DATA_DIR = Path("var/data")
 
 
@@ -186,18 +187,28 @@ def distort_labelled(
 ) -> tuple[np.ndarray, list[engine.AppliedDistortion], set[str]]:
     """Randomly distort, keeping only visible types; return image, region records and key types.
 
-    Each planned type is first applied alone: one that lowers the pseudo-MOS by less than
-    MIN_VISIBLE_IMPACT (e.g. blur on a flat wallpaper) is dropped rather than labelled.
+    Each planned type is first applied alone: while it lowers the pseudo-MOS by less than
+    MIN_VISIBLE_IMPACT (e.g. blur on a flat wallpaper) it is re-planned with a fresh strength and
+    regions, up to VISIBLE_TRIES times, then dropped rather than labelled.
     """
-    plans = engine.random_plans((clean.shape[0], clean.shape[1]), rng, clean_p)
+    shape = (clean.shape[0], clean.shape[1])
+    plans = engine.random_plans(shape, rng, clean_p)
     if not plans:
         return clean.copy(), [], set()
-    impact = impacts(clean, plans, rng)
-    visible = [p for p in plans if impact[p.distortion] >= MIN_VISIBLE_IMPACT]
+    visible: list[engine.DistortionPlan] = []
+    impact: dict[str, float] = {}
+    for plan in plans:
+        for _ in range(VISIBLE_TRIES):
+            drop = impacts(clean, [plan], rng)[plan.distortion]
+            if drop >= MIN_VISIBLE_IMPACT:
+                visible.append(plan)
+                impact[plan.distortion] = drop
+                break
+            plan = engine.random_plan(plan.distortion, shape, rng)
     dist, applied = engine.execute(clean, visible, rng)
     if len(visible) == 1:
         return dist, applied, {visible[0].distortion}
-    return dist, applied, key_types({p.distortion: impact[p.distortion] for p in visible})
+    return dist, applied, key_types(impact)
 
 
 def grid_maps(applied: list[engine.AppliedDistortion]) -> tuple[np.ndarray, np.ndarray]:

@@ -53,6 +53,7 @@ class CachedModelVersion:
         self.ttl_s = ttl_s
         self._value: str | None = None
         self._at = 0.0
+        self._fingerprint: tuple[tuple[int, int], str] | None = None
         self._lock = threading.Lock()
 
     def __call__(self) -> str:
@@ -68,13 +69,20 @@ class CachedModelVersion:
             return self._value
 
     def _tagged(self, version: str) -> str:
-        if self.model_file is None or not self.model_file.is_file():
+        if self.model_file is None:
             return version
-        digest = hashlib.sha256()
-        with self.model_file.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                digest.update(chunk)
-        return f"{version}+{digest.hexdigest()[:12]}"
+        try:
+            stat = self.model_file.stat()
+        except OSError:
+            return version
+        key = (stat.st_mtime_ns, stat.st_size)
+        if self._fingerprint is None or self._fingerprint[0] != key:
+            digest = hashlib.sha256()
+            with self.model_file.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._fingerprint = (key, digest.hexdigest()[:12])
+        return f"{version}+{self._fingerprint[1]}"
 
 
 def make_inference(settings: Settings) -> Inference:

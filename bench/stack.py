@@ -70,7 +70,8 @@ def descendants(pid: int) -> list[int]:
     found: list[int] = []
     frontier = [pid]
     while frontier:
-        kids = [c for c, parent in parents.items() if parent == frontier.pop()]
+        current = frontier.pop()
+        kids = [c for c, parent in parents.items() if parent == current]
         found.extend(kids)
         frontier.extend(kids)
     return found

@@ -83,7 +83,8 @@ def test_sync_validate_returns_a_full_report_that_is_stored(stack: RunningStack)
         assert d.type in DISTORTIONS
         assert 0 <= d.box.x1 < d.box.x2 <= 512 and 0 <= d.box.y1 < d.box.y2 <= 480
     status, grade, verdict = _db_row(stack, resp.job_id)
-    assert (status, grade, verdict) == ("DONE", report.grade, report.verdict)
+    assert (status, grade) == ("DONE", report.grade)
+    assert pb.Verdict.Name(report.verdict) == f"VERDICT_{verdict.upper()}"
 
 
 def test_darkened_photo_is_reported_too_dark_with_guidance(stack: RunningStack):
@@ -94,7 +95,7 @@ def test_darkened_photo_is_reported_too_dark_with_guidance(stack: RunningStack):
     types = {d.type for d in resp.report.distortions}
     assert "Underexposure" in types, types
     assert "IMG_TOO_DARK" in {g.code for g in resp.report.guidance}
-    assert resp.report.verdict in ("warn", "reject")
+    assert resp.report.verdict in (pb.VERDICT_WARN, pb.VERDICT_REJECT)
 
 
 def test_real_motion_blurred_photo_is_reported_blurred(stack: RunningStack):

@@ -37,7 +37,8 @@ def test_workload_selectors_match_their_pod_labels(kind):
 def test_every_service_selects_an_existing_workload():
     """Services route to pods some workload in the manifests creates."""
     docs = _k8s_docs()
-    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in docs if "template" in d.get("spec", {})]
+    workloads = [d for d in docs if "template" in d.get("spec", {})]
+    pod_labels = [d["spec"]["template"]["metadata"]["labels"] for d in workloads]
     for svc in (d for d in docs if d["kind"] == "Service"):
         sel = svc["spec"]["selector"]
         assert any(sel.items() <= lbl.items() for lbl in pod_labels), svc["metadata"]["name"]

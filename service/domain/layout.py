@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
+from service.domain.measures import sample
 from service.domain.prediction import Box
 
 BACKGROUND_TOLERANCE = 30  # max channel difference still counted as background
@@ -16,25 +18,26 @@ _TRANSITION = 0.9  # share of the first inner line's middle that differs from th
 _COLOUR_MATCH = 16
 
 
-def _step(rgb: np.ndarray) -> int:
-    return max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1_000_000)))
-
-
 def product_box(rgb: np.ndarray, background: tuple[int, int, int]) -> Box | None:
-    """Bounding box of everything that is not `background`, ignoring specks; None if nothing is found."""
-    step = _step(rgb)
-    small = rgb[::step, ::step].astype(np.int16)
-    diff = np.abs(small - np.array(background, dtype=np.int16)).max(axis=2)
-    mask = diff > BACKGROUND_TOLERANCE
+    """Bounding box of everything that is not `background`, ignoring specks; None if nothing is found.
+
+    Found on a strided sample (measures.sample) and scaled back: exact to the sample's step.
+    """
+    small, step = sample(rgb)
+    colour = np.array(background, dtype=np.int16)
+    lo = np.clip(colour - BACKGROUND_TOLERANCE, 0, 255).astype(np.uint8)
+    hi = np.clip(colour + BACKGROUND_TOLERANCE, 0, 255).astype(np.uint8)
+    mask = cv2.inRange(small, lo, hi) == 0  # some channel differs by more than the tolerance
     h, w = mask.shape
     rows = np.flatnonzero(mask.sum(axis=1) > max(1, 0.002 * w))
     cols = np.flatnonzero(mask.sum(axis=0) > max(1, 0.002 * h))
     if rows.size == 0 or cols.size == 0:
         return None
     full_h, full_w = rgb.shape[:2]
-    x1, x2 = int(cols[0]) * step, min(full_w, (int(cols[-1]) + 1) * step)
-    y1, y2 = int(rows[0]) * step, min(full_h, (int(rows[-1]) + 1) * step)
-    return (x1, y1, x2, y2)
+    # a product reaching the sample's last row or column reaches the edge (the sample drops a remainder)
+    x2 = full_w if cols[-1] == w - 1 else (int(cols[-1]) + 1) * step
+    y2 = full_h if rows[-1] == h - 1 else (int(rows[-1]) + 1) * step
+    return (int(cols[0]) * step, int(rows[0]) * step, x2, y2)
 
 
 def product_fill(box: Box, width: int, height: int) -> float:

@@ -6,8 +6,10 @@ marketplace checks are built from these numbers.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 WHITE_LEVEL = 250  # a channel value counted as white (Amazon asks for 255; JPEG moves it a little)
@@ -21,6 +23,36 @@ class ImageStats:
     border_white_fraction: float  # share of the border band whose pixels are >= WHITE_LEVEL on all channels
     border_color: tuple[int, int, int]  # median colour of the border band
     border_uniformity: float  # mean per-channel standard deviation in the border band (0 = flat)
+
+
+SAMPLE_PIXELS = 262_144  # statistics are taken on a strided sample of at most this many pixels (512x512)
+_WHITE_SAMPLE_PIXELS = 65_536
+# Rows of a 3x3 colour transform: Rec. 601 luma, then Hasler & Suesstrunk's rg and yb opponents.
+_OPPONENTS = np.array(
+    [[0.299, 1.0, 0.5], [0.587, -1.0, 0.5], [0.114, 0.0, -1.0]],
+    dtype=np.float32,
+)
+
+
+def sample_step(height: int, width: int, max_pixels: int = SAMPLE_PIXELS) -> int:
+    """The smallest stride that leaves at most `max_pixels` of a height x width image."""
+    return max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+
+
+def sample(rgb: np.ndarray, max_pixels: int = SAMPLE_PIXELS) -> tuple[np.ndarray, int]:
+    """Every `step`-th pixel of every `step`-th row (the trailing partial rows and columns are
+    left out), with the step: at most `max_pixels` pixels, each kept exactly as it was.
+
+    Sample pixel (i, j) is pixel (i * step, j * step) of `rgb`.
+    """
+    h, w = rgb.shape[:2]
+    step = sample_step(h, w, max_pixels)
+    if step == 1:
+        return rgb, 1
+    rows, cols = max(1, h // step), max(1, w // step)
+    # nearest-neighbour at an exact integer ratio picks (i * step, j * step): a strided copy, 10x faster
+    small = cv2.resize(rgb[: rows * step, : cols * step], (cols, rows), interpolation=cv2.INTER_NEAREST)
+    return small.reshape(rows, cols, *rgb.shape[2:]), step
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -37,27 +69,41 @@ def border_band(rgb: np.ndarray, share: float = 0.02) -> np.ndarray:
     return np.concatenate([p.reshape(-1, 3) for p in parts], axis=0)
 
 
+def _opponent_stats(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of (luma, rg, yb) over the pixels, in one pass."""
+    opp = rgb.reshape(-1, 3).astype(np.float32) @ _OPPONENTS
+    mean, std = cv2.meanStdDev(opp.reshape(-1, 1, 3))
+    return mean.ravel(), std.ravel()
+
+
 def colourfulness(rgb: np.ndarray) -> float:
-    f = rgb.astype(np.float32)
-    rg = f[..., 0] - f[..., 1]
-    yb = 0.5 * (f[..., 0] + f[..., 1]) - f[..., 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    """Hasler & Suesstrunk (2003) M: hypot of the rg/yb deviations plus 0.3 x hypot of their means."""
+    mean, std = _opponent_stats(rgb)
+    return _colourfulness(mean, std)
+
+
+def _colourfulness(mean: np.ndarray, std: np.ndarray) -> float:
+    return float(np.hypot(std[1], std[2]) + 0.3 * np.hypot(mean[1], mean[2]))
 
 
 def measure(rgb: np.ndarray) -> ImageStats:
-    """Compute ImageStats for an HxWx3 uint8 image (subsampled to about 1 MP for speed)."""
-    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 1_000_000)))
-    small = rgb[::step, ::step]
-    y = luma(small)
+    """Compute ImageStats for an HxWx3 uint8 image, on a strided sample of at most SAMPLE_PIXELS.
+
+    A stride (not an average) keeps each sampled pixel as it is, so the spread of
+    luma and colour (contrast, colourfulness) is estimated without blurring it away.
+    """
+    small, _ = sample(rgb)
+    mean, std = _opponent_stats(small)
     band = border_band(small)
     r, g, b = (int(v) for v in np.median(band, axis=0))
+    _, band_std = cv2.meanStdDev(band.reshape(-1, 1, 3))
     return ImageStats(
-        brightness=round(float(y.mean()), 2),
-        contrast=round(float(y.std()), 2),
-        colourfulness=round(colourfulness(small), 2),
-        border_white_fraction=round(float((band >= WHITE_LEVEL).all(axis=1).mean()), 4),
+        brightness=round(float(mean[0]), 2),
+        contrast=round(float(std[0]), 2),
+        colourfulness=round(_colourfulness(mean, std), 2),
+        border_white_fraction=round(float((band.min(axis=1) >= WHITE_LEVEL).mean()), 4),
         border_color=(r, g, b),
-        border_uniformity=round(float(band.astype(np.float32).std(axis=0).mean()), 2),
+        border_uniformity=round(float(band_std.mean()), 2),
     )
 
 
@@ -67,5 +113,5 @@ def white_share(rgb: np.ndarray, box: tuple[int, int, int, int]) -> float:
     region = rgb[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)]
     if region.size == 0:
         return 0.0
-    step = max(1, int(np.sqrt(region.shape[0] * region.shape[1] / 250_000)))
-    return float((region[::step, ::step] >= WHITE_LEVEL).all(axis=2).mean())
+    small, _ = sample(region, _WHITE_SAMPLE_PIXELS)
+    return float((small.min(axis=2) >= WHITE_LEVEL).mean())

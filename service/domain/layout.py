@@ -16,6 +16,7 @@ MAX_WHITE_FRAME_SHARE = 0.02  # thicker white "frames" are the white margins of 
 _LINE_UNIFORM = 0.98  # share of a frame line's pixels matching the frame colour
 _TRANSITION = 0.9  # share of the first inner line's middle that differs from the frame colour
 _COLOUR_MATCH = 16
+_CHUNK = 8  # lines tested at once
 
 
 def product_box(rgb: np.ndarray, background: tuple[int, int, int]) -> Box | None:
@@ -53,14 +54,26 @@ class Border:
     color: tuple[int, int, int]
 
 
+def _uniform_run(lines: np.ndarray, color: np.ndarray) -> int:
+    """How many lines from the edge inward have nearly all pixels within _COLOUR_MATCH of `color`."""
+    # |v - color| <= _COLOUR_MATCH on integer pixels, as integer bounds for cv2.inRange
+    lo = np.clip(np.ceil(color - _COLOUR_MATCH), 0, 255).astype(np.uint8)
+    hi = np.clip(np.floor(color + _COLOUR_MATCH), 0, 255).astype(np.uint8)
+    depth = 0
+    for start in range(0, len(lines), _CHUNK):  # a few lines at a time: views of huge images stay views
+        chunk = np.ascontiguousarray(lines[start : start + _CHUNK])
+        matching = cv2.inRange(chunk, lo, hi).mean(axis=1) / 255.0
+        short = np.flatnonzero(matching < _LINE_UNIFORM)
+        if short.size:
+            return depth + int(short[0])
+        depth += len(chunk)
+    return depth
+
+
 def _side_depth(lines: np.ndarray) -> tuple[int, np.ndarray]:
     """lines: (depth, length, 3) from the edge inward. Return the frame thickness (0 if none) and colour."""
     color = np.median(lines[0], axis=0)
-    depth = 0
-    for line in lines:  # converted one line at a time: views of huge images stay views
-        if (np.abs(line.astype(np.int16) - color).max(axis=1) <= _COLOUR_MATCH).mean() < _LINE_UNIFORM:
-            break
-        depth += 1
+    depth = _uniform_run(lines, color)
     if depth == 0 or depth >= len(lines):
         return 0, color
     # The inner edge must be a straight, full-length change of colour. JPEG ringing can blur

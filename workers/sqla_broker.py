@@ -6,6 +6,8 @@ first asks SQLite's `PRAGMA data_version` on a dedicated connection, which chang
 when another connection commits; while it is unchanged since the last empty poll of a
 queue, that queue is still empty and the query is skipped.
 
+The broker database runs in WAL mode with synchronous=NORMAL (see `_wal`).
+
 The version is read before the query, so a message committed at any moment after it
 changes the version and is picked up by the next poll. Other databases (PostgreSQL,
 MySQL) poll as kombu does. The `polling_interval` transport option is honoured instead
@@ -21,7 +23,7 @@ from typing import Any
 
 from kombu.transport import TRANSPORT_ALIASES
 from kombu.transport import sqlalchemy as kombu_sqla
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 # transport options that are kombu's or ours, not create_engine's
@@ -39,6 +41,17 @@ _NOT_ENGINE_OPTIONS = (
 )
 
 
+def _wal(dbapi_connection: Any, _record: Any) -> None:
+    """Write-ahead log, synced at checkpoints: a commit costs ~0.05 ms instead of ~20 ms of fsyncs
+    (SQLite's default rollback journal), and every message passes through two (put, get).
+    A power cut may lose the last commits, never corrupt the file; a lost job message is
+    requeued by the stale-job sweeper (IDETEX_STALE_PENDING_S)."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class Channel(kombu_sqla.Channel):
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
@@ -48,7 +61,10 @@ class Channel(kombu_sqla.Channel):
     def _engine_from_config(self) -> Engine:
         conninfo = self.connection.client
         options = {k: v for k, v in conninfo.transport_options.items() if k not in _NOT_ENGINE_OPTIONS}
-        return create_engine(conninfo.hostname, **options)
+        engine = create_engine(conninfo.hostname, **options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _wal)
+        return engine
 
     def _data_version(self) -> int | None:
         """SQLite's commit counter as seen from a connection that never writes; None elsewhere."""

@@ -6,6 +6,8 @@ it is reported, never counted as a pass.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from service.domain.findings import ComplianceCheck
 from service.domain.guidance import COMPLIANCE_CODES
 from service.domain.imaging import DecodedImage
@@ -69,10 +71,11 @@ def check_product_fill(image: DecodedImage, stats: ImageStats, minimum: float) -
             None,
             "Not checked: the background is not plain enough to find the product",
         )
-    box = product_box(image.rgb, stats.border_color)
-    if box is None:
+    found = product_box(image.rgb, stats.border_color)
+    if found is None:
         message = "No product found: the image is a plain background"
         return _check("IMG_PRODUCT_TOO_SMALL", rule, False, message, measured=0.0)
+    box = image.to_original_frame(found) if image.reduced else found
     fill = round(product_fill(box, image.width, image.height), 4)
     return _check(
         "IMG_PRODUCT_TOO_SMALL",
@@ -106,6 +109,10 @@ def check_no_border(image: DecodedImage) -> ComplianceCheck:
     border = detect_border(image.rgb)
     if border is None:
         return _check("IMG_HAS_BORDER", "no borders or frames", True, "No border found")
+    if image.reduced:  # thickness in the original's pixels
+        sy, sx = image.height / image.rgb.shape[0], image.width / image.rgb.shape[1]
+        scale = {"top": sy, "bottom": sy, "left": sx, "right": sx}
+        border = replace(border, thickness={s: round(t * scale[s]) for s, t in border.thickness.items()})
     sides = ", ".join(f"{s} {border.thickness[s]} px" for s in border.sides)
     return _check(
         "IMG_HAS_BORDER",

@@ -7,12 +7,18 @@ Order matters and is part of the contract:
 4. a full decode with truncated images refused (TRUNCATED / CORRUPT);
 5. first frame only, EXIF orientation applied, alpha composited over white,
    16-bit scaled (not clipped) to 8-bit, CMYK and embedded ICC profiles converted to sRGB.
+
+`max_side` lets a large JPEG decode reduced: libjpeg's DCT scaling (1/2, 1/4, 1/8) gives
+pixels whose long side is still at least `max_side`, several times faster and smaller.
+The whole file is still entropy-decoded, so truncated and corrupt data fail as before.
+`width` and `height` stay the original's; only `rgb` is smaller (`DecodedImage.reduced`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -57,7 +63,11 @@ class ImageLimits:
 
 @dataclass(frozen=True, eq=False)
 class DecodedImage:
-    """An upload decoded to a read-only uint8 HxWx3 sRGB array, plus facts about its source."""
+    """An upload decoded to a read-only uint8 HxWx3 sRGB array, plus facts about its source.
+
+    `width` x `height` is the original's size (EXIF-rotated): the frame of every box in a
+    report. `rgb` is that size, or a reduced copy of it when decoded with `max_side`.
+    """
 
     rgb: np.ndarray
     width: int
@@ -73,9 +83,37 @@ class DecodedImage:
     byte_size: int
     sha256: str
 
+    @property
+    def reduced(self) -> bool:
+        """`rgb` is smaller than the original (a JPEG decoded with DCT scaling)."""
+        return self.rgb.shape[:2] != (self.height, self.width)
 
-def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage:
-    """Decode `data` or raise BadImage / ImageTooLarge. See the module docstring for the order."""
+    def to_rgb_frame(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box in the original's pixels -> the same box in `rgb`'s pixels (rounded outward)."""
+        sy, sx = self.rgb.shape[0] / self.height, self.rgb.shape[1] / self.width
+        x1, y1, x2, y2 = box
+        return (int(x1 * sx), int(y1 * sy), math.ceil(x2 * sx), math.ceil(y2 * sy))
+
+    def to_original_frame(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box in `rgb`'s pixels -> the same box in the original's pixels, clipped to it."""
+        sy, sx = self.height / self.rgb.shape[0], self.width / self.rgb.shape[1]
+        x1, y1, x2, y2 = box
+        return (
+            round(x1 * sx),
+            round(y1 * sy),
+            min(self.width, round(x2 * sx)),
+            min(self.height, round(y2 * sy)),
+        )
+
+
+def decode_image(
+    data: bytes, limits: ImageLimits | None = None, *, max_side: int | None = None
+) -> DecodedImage:
+    """Decode `data` or raise BadImage / ImageTooLarge. See the module docstring for the order.
+
+    With `max_side`, a JPEG at least twice that size on its long side decodes reduced (to a
+    long side of at least `max_side`); width and height stay the original's.
+    """
     limits = limits or ImageLimits()
     if not data:
         raise BadImage("EMPTY", "the upload is empty")
@@ -91,7 +129,7 @@ def decode_image(data: bytes, limits: ImageLimits | None = None) -> DecodedImage
         # We enforce limits.max_pixels ourselves; Pillow's own warning must not escape.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         im = _open(data, limits)
-        return _normalise(im, data)
+        return _normalise(im, data, max_side)
 
 
 def _open(data: bytes, limits: ImageLimits) -> Image.Image:
@@ -155,7 +193,18 @@ def _sniff_unsupported(data: bytes) -> str | None:
     return None
 
 
-def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
+def _draft(im: Image.Image, max_side: int | None) -> None:
+    """Ask libjpeg for a 1/2, 1/4 or 1/8 scale decode that keeps the long side >= max_side."""
+    if max_side is None or im.format not in ("JPEG", "MPO"):
+        return
+    width, height = im.size
+    if max(width, height) < 2 * max_side:
+        return
+    k = max_side / max(width, height)
+    im.draft(None, (max(1, math.ceil(width * k)), max(1, math.ceil(height * k))))
+
+
+def _normalise(im: Image.Image, data: bytes, max_side: int | None = None) -> DecodedImage:
     source_format = "JPEG" if im.format == "MPO" else str(im.format)
     source_mode = im.mode
     bit_depth = _bit_depth(im)
@@ -163,9 +212,11 @@ def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
     jpeg_quality = _jpeg_quality(im) if source_format == "JPEG" else None
     icc = im.info.get("icc_profile")
     had_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info
+    width, height = im.size
     try:
         if frame_count > 1:
             im.seek(0)
+        _draft(im, max_side)
         im.load()
     except Image.DecompressionBombError as exc:
         raise BadImage("DECOMPRESSION_BOMB", f"the image data decompresses too far: {exc}") from exc
@@ -178,6 +229,8 @@ def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
     exif_transposed = orientation in (2, 3, 4, 5, 6, 7, 8)
     if exif_transposed:
         im = ImageOps.exif_transpose(im)
+    if orientation in (5, 6, 7, 8):  # a quarter turn: the original's sides swap too
+        width, height = height, width
     try:
         base = _to_base_mode(im)
         rgb_image, icc_converted = _to_srgb(base, icc if isinstance(icc, bytes) else None)
@@ -189,8 +242,8 @@ def _normalise(im: Image.Image, data: bytes) -> DecodedImage:
     rgb.flags.writeable = False
     return DecodedImage(
         rgb=rgb,
-        width=rgb.shape[1],
-        height=rgb.shape[0],
+        width=width,
+        height=height,
         source_format=source_format,
         source_mode=source_mode,
         bit_depth=bit_depth,

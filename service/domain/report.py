@@ -166,7 +166,7 @@ def _is_expected(distortion: str, box: Box, image: DecodedImage, profile: Market
     """A 'Meaningless solid color' box that is white is the background a white-background profile requires."""
     if profile is None or not profile.white_background or distortion != "Meaningless solid color":
         return False
-    return white_share(image.rgb, box) >= 0.9
+    return white_share(image.rgb, image.to_rgb_frame(box) if image.reduced else box) >= 0.9
 
 
 def report_distortions(

@@ -16,6 +16,7 @@ from typing import Literal
 
 from service import pipeline
 from service.adapters.db import Job, ReportRow
+from service.adapters.pixels import NoHandoff
 from service.adapters.publisher import PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
@@ -99,7 +100,9 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
         earlier = _earlier_job(uow, cmd.merchant_id, key, sha256, cmd.profile, version)
         if earlier is not None:
             return _repeat(uow, earlier)
-    image = decode_image(data, deps.limits)
+    handoff = cmd.mode == "sync" and not isinstance(deps.pixels, NoHandoff)
+    # the worker decodes once; the API only checks (at 1/8 scale) unless it hands its pixels over
+    image = decode_image(data, deps.limits, max_side=pipeline.DECODE_SIDE if handoff else pipeline.CHECK_SIDE)
     original_uri = deps.blobs.put(f"originals/{cmd.merchant_id}/{sha256}", data, _content_type(image))
     with deps.uow() as uow:
         job = Job(
@@ -115,7 +118,7 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
             original_uri=original_uri,
         )
         uow.repo.add(job)
-        if cmd.mode == "sync":  # spare the worker a second decode while the client waits
+        if handoff:  # spare the worker a second decode while the client waits
             deps.pixels.put(job.id, image)
         uow.publish_after_commit(TaskMessage(PROCESS_IMAGE, (job.id,)))
         try:

@@ -13,12 +13,20 @@ import numpy as np
 
 from service.adapters.db import DistortionRow
 from service.deps import Deps
-from service.domain.annotate import annotate
+from service.domain.annotate import MAX_SIDE, annotate
 from service.domain.imaging import decode_image
 from service.domain.prediction import Prediction
 from service.domain.report import Report, build_report
 from service.iqa.postprocess import postprocess
 from service.iqa.preprocess import to_model_input
+
+# Nothing downstream needs more pixels: the model sees 320x320, the annotated copy is at most
+# MAX_SIDE px and the report's measurements use a sample. A JPEG twice as large decodes reduced
+# (decode_image's max_side); sizes and boxes stay in the original's frame. 5% below MAX_SIDE so
+# that 12 MP phone photos (4032 px) decode at half size, with a 2016 px annotated copy.
+DECODE_SIDE = round(0.95 * MAX_SIDE)
+# The API only checks that an upload decodes: the smallest DCT scale reads the whole file too.
+CHECK_SIDE = 1
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,9 @@ class Stopwatch:
 
 def run(deps: Deps, spec: JobSpec) -> Outcome:
     watch = Stopwatch()
-    image = deps.pixels.take(spec.job_id) or decode_image(deps.blobs.get(spec.original_uri), deps.limits)
+    image = deps.pixels.take(spec.job_id) or decode_image(
+        deps.blobs.get(spec.original_uri), deps.limits, max_side=DECODE_SIDE
+    )
     watch.lap("decode")
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")

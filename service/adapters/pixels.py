@@ -53,7 +53,7 @@ class FileHandoff(PixelHandoff):
         self.max_age_s = max_age_s
 
     def put(self, job_id: str, image: DecodedImage) -> bool:
-        if image.width * image.height > self.max_pixels:
+        if image.rgb.shape[0] * image.rgb.shape[1] > self.max_pixels:  # what is written: rgb may be reduced
             return False
         self.root.mkdir(parents=True, exist_ok=True)
         self._prune()

@@ -1,0 +1,67 @@
+"""A sync wait on SQLite sees a stored result within milliseconds, without querying the job every poll."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from sqlalchemy import event
+
+from service import handlers
+from service.adapters.blobs import LocalBlobStore
+from service.adapters.db import make_engine, migrate
+from service.adapters.inference import OnnxRuntimeInference
+from service.adapters.publisher import InMemoryPublisher
+from service.adapters.unit_of_work import sql_unit_of_work_factory
+from service.adapters.webhook import HttpWebhookSender
+from service.deps import Deps
+from service.domain.imaging import ImageLimits
+from service.handlers import SubmitImage
+from tests import imagefactory as f
+
+
+def make_deps(tmp_path, poll_interval_s: float) -> tuple[Deps, list[str]]:
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(url)
+    engine = make_engine(url)
+    statements: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    deps = Deps(
+        uow=sql_unit_of_work_factory(engine, InMemoryPublisher()),
+        blobs=LocalBlobStore(tmp_path / "blobs"),
+        inference=OnnxRuntimeInference(tmp_path / "no-model.onnx"),
+        model_version=lambda: "1",
+        limits=ImageLimits(),
+        api_key_pepper="test",
+        webhook_sender=HttpWebhookSender(1.0),
+        poll_interval_s=poll_interval_s,
+    )
+    return deps, statements
+
+
+def test_the_change_counter_moves_on_every_commit(tmp_path):
+    """data_version changes when any connection commits, and stays put otherwise."""
+    deps, _ = make_deps(tmp_path, 0.02)
+    counter = deps.uow.data_version  # type: ignore[attr-defined]
+    before = counter()
+    assert counter() == before
+    handlers.create_merchant(deps, "shop")
+    assert counter() != before
+
+
+def test_a_finished_job_is_seen_long_before_the_poll_interval(tmp_path):
+    """With a 2 s poll interval, a job finished after 0.1 s is returned about then, after few queries."""
+    deps, statements = make_deps(tmp_path, 2.0)
+    merchant, _ = handlers.create_merchant(deps, "shop")
+    job_id = handlers.submit(deps, SubmitImage(merchant, image=f.png_bytes())).job_id
+    finisher = threading.Timer(0.1, handlers.fail_job, (deps, job_id, "INTERNAL", "stopped by the test"))
+    finisher.start()
+    statements.clear()
+    start = time.monotonic()
+    view = handlers.wait_for_report(deps, merchant, job_id, 5.0)
+    waited = time.monotonic() - start
+    finisher.join()
+    assert view.status == "FAILED"
+    assert 0.1 <= waited < 0.6
+    status_queries = [s for s in statements if "jobs.status" in s and "FROM jobs" in s]
+    assert 1 <= len(status_queries) <= 6, status_queries  # not one per 2 ms poll

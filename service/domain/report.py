@@ -33,9 +33,11 @@ __all__ = [
     "Description",
     "Guidance",
     "ImageFacts",
+    "ImageMeasures",
     "Report",
     "ReportDistortion",
     "build_report",
+    "measure_image",
 ]
 
 SCHEMA_VERSION = 1
@@ -194,12 +196,40 @@ def report_distortions(
     return tuple(items)
 
 
-def build_report(prediction: Prediction, image: DecodedImage, profile: str, model_version: str) -> Report:
-    """Turn the model's prediction for `image` into the full report under the named marketplace profile."""
+@dataclass(frozen=True)
+class ImageMeasures:
+    """What the report measures on the pixels alone (no prediction needed): it can be computed
+    while the model runs, and handed to build_report."""
+
+    profile: MarketplaceProfile
+    stats: ImageStats
+    checks: tuple[ComplianceCheck, ...]
+
+
+def measure_image(image: DecodedImage, profile: str) -> ImageMeasures:
+    """Image statistics and the named profile's marketplace checks for `image`."""
     prof = get_profile(profile)
     stats = measure(image.rgb)
+    return ImageMeasures(prof, stats, run_checks(image, prof, stats))
+
+
+def build_report(
+    prediction: Prediction,
+    image: DecodedImage,
+    profile: str,
+    model_version: str,
+    measured: ImageMeasures | None = None,
+) -> Report:
+    """Turn the model's prediction for `image` into the full report under the named marketplace profile.
+
+    `measured` is measure_image(image, profile), when it was computed ahead (e.g. during inference).
+    """
+    if measured is None:
+        measured = measure_image(image, profile)
+    elif measured.profile is not get_profile(profile):
+        raise ValueError(f"measures for profile {measured.profile.name!r} given for {profile!r}")
+    prof, stats, checks = measured.profile, measured.stats, measured.checks
     distortions = report_distortions(prediction, image, prof)
-    checks = run_checks(image, prof, stats)
     grade = prediction.grade
     verdict, reasons = decide(prof.policy, grade, distortions, checks)
     description = build_description(

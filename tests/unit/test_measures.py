@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from service.domain.imaging import decode_image
 from service.domain.layout import product_box
 from service.domain.measures import SAMPLE_PIXELS, measure, sample, white_share
+from service.domain.prediction import DetectedDistortion, Prediction
+from service.domain.report import build_report, measure_image
 from tests import imagefactory as f
 
 
@@ -68,3 +72,17 @@ def test_white_share_of_a_large_box():
     rgb = f.solid(1600, 1200)
     rgb[:, 800:] = 0
     assert abs(white_share(rgb, (0, 0, 1600, 1200)) - 0.5) < 0.01
+
+
+def test_a_report_from_measures_taken_ahead_is_the_same_report():
+    """build_report with measure_image computed beforehand (as during inference) equals the plain call."""
+    image = decode_image(f.jpeg_bytes(f.product_on_white(1200, 900, 0.7), quality=90))
+    prediction = Prediction(
+        1200, 900, (DetectedDistortion("Noise", "moderate", 0.8, (100, 100, 600, 500), True),), 6, 3.4
+    )
+    ahead = measure_image(image, "amazon_main")
+    assert build_report(prediction, image, "amazon_main", "1", ahead) == build_report(
+        prediction, image, "amazon_main", "1"
+    )
+    with pytest.raises(ValueError):
+        build_report(prediction, image, "ebay", "1", ahead)

@@ -15,7 +15,7 @@ import numpy as np
 
 from service.adapters.db import DistortionRow
 from service.deps import Deps
-from service.domain.annotate import MAX_SIDE, annotate
+from service.domain.annotate import MAX_SIDE, annotate_canvas, canvas
 from service.domain.imaging import decode_image
 from service.domain.prediction import Prediction
 from service.domain.report import Report, build_report, measure_image
@@ -80,9 +80,10 @@ def _background() -> ThreadPoolExecutor:
 
 
 def run(deps: Deps, spec: JobSpec) -> Outcome:
-    """Stage times are in Outcome.stage_ms; "report" is what remains after inference (the image
-    measurements and marketplace checks run on a thread while the model runs: numpy, OpenCV
-    and the Triton client all release the GIL)."""
+    """Stage times are in Outcome.stage_ms; "report" and "annotate" are what remains after
+    inference: the image measurements, the marketplace checks and the annotation canvas are
+    made on a thread while the model runs (numpy, OpenCV, Pillow and the Triton client all
+    release the GIL)."""
     watch = Stopwatch()
     image = deps.pixels.take(spec.job_id) or decode_image(
         deps.blobs.get(spec.original_uri), deps.limits, max_side=DECODE_SIDE
@@ -91,6 +92,7 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")
     measured = _background().submit(measure_image, image, spec.profile)
+    base = _background().submit(canvas, image.rgb)
     outputs = first_item(deps.inference.infer(batch))
     watch.lap("infer")
     if deps.postprocess_params is None:
@@ -101,7 +103,7 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     version = deps.model_version()
     report = build_report(prediction, image, spec.profile, version, measured.result())
     watch.lap("report")
-    annotated = annotate(image.rgb, prediction)
+    annotated = annotate_canvas(base.result(), prediction)
     uri = deps.blobs.put(f"annotated/{spec.merchant_id}/{spec.job_id}.jpg", annotated, "image/jpeg")
     watch.lap("annotate")
     return Outcome(report, prediction, uri, version, watch.ms)

@@ -66,13 +66,24 @@ def draw_annotations(rgb: np.ndarray, prediction: Prediction, max_side: int = MA
     return np.asarray(_annotated(rgb, prediction, max_side))
 
 
-def _annotated(rgb: np.ndarray, prediction: Prediction, max_side: int) -> Image.Image:
+def canvas(rgb: np.ndarray, max_side: int = MAX_SIDE) -> Image.Image:
+    """A new image to draw on: `rgb` reduced to a long side <= max_side. It does not depend on
+    the prediction, so it can be made while the model runs (see annotate_canvas)."""
     # Pillow copies an RGB array into its own 4-byte pixels: drawing never touches `rgb`
     im = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8), "RGB")
     scale = min(1.0, max_side / max(im.size))
     if scale < 1.0:
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
         im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: fast
+    return im
+
+
+def _annotated(rgb: np.ndarray, prediction: Prediction, max_side: int) -> Image.Image:
+    return _draw(canvas(rgb, max_side), prediction)
+
+
+def _draw(im: Image.Image, prediction: Prediction) -> Image.Image:
+    """Draw the prediction's boxes and labels on `im` (in place) and return it."""
     sx = im.width / (prediction.width or im.width)
     sy = im.height / (prediction.height or im.height)
     line = max(2, round(max(im.size) / 400))
@@ -104,6 +115,15 @@ def annotate(rgb: np.ndarray, prediction: Prediction) -> bytes:
 
     Standard Huffman tables (no `optimize` pass): 3x faster to encode for ~2% more bytes.
     """
+    return _jpeg(_annotated(rgb, prediction, MAX_SIDE))
+
+
+def annotate_canvas(im: Image.Image, prediction: Prediction) -> bytes:
+    """annotate() on a canvas(rgb) made beforehand; draws on `im` itself."""
+    return _jpeg(_draw(im, prediction))
+
+
+def _jpeg(im: Image.Image) -> bytes:
     buf = io.BytesIO()
-    _annotated(rgb, prediction, MAX_SIDE).save(buf, "JPEG", quality=JPEG_QUALITY)
+    im.save(buf, "JPEG", quality=JPEG_QUALITY)
     return buf.getvalue()

@@ -15,8 +15,10 @@ from service.adapters.publisher import InMemoryPublisher
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.webhook import HttpWebhookSender
 from service.deps import Deps
+from service.domain.annotate import annotate, annotate_canvas, canvas
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import GRID, NUM_TYPES
+from service.iqa.postprocess import postprocess
 from tests import imagefactory as f
 
 UNDEREXPOSURE = 2
@@ -78,3 +80,11 @@ def test_a_phone_photo_is_reported_in_its_own_frame(tmp_path):
     assert annotated.size == (2016, 1512)
     sizes = {c.code: c.measured for c in outcome.report.compliance}
     assert sizes["IMG_LOW_RESOLUTION"] == 4032
+
+
+def test_an_annotation_canvas_made_ahead_gives_the_same_jpeg():
+    """annotate_canvas on a canvas made during inference encodes the very bytes annotate() does."""
+    rgb = f.gradient(2500, 1200)
+    prediction = TopLeftUnderexposure().infer(np.zeros((1, 3, 320, 320), np.float32))
+    pred = postprocess({k: v[0] for k, v in prediction.items()}, 2500, 1200)
+    assert annotate_canvas(canvas(rgb), pred) == annotate(rgb, pred)

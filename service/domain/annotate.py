@@ -74,7 +74,7 @@ def canvas(rgb: np.ndarray, max_side: int = MAX_SIDE) -> Image.Image:
     scale = min(1.0, max_side / max(im.size))
     if scale < 1.0:
         size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
-        im = im.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)  # box-reduce first: fast
+        im = im.resize(size, Image.Resampling.BOX)  # area average: no aliasing, 3-5x faster than LANCZOS
     return im
 
 

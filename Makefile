@@ -33,6 +33,11 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(PIP) -e '.[dev,train]'
 	touch $@ $(VENV)/.runtime
 
+# data building and evaluation: scikit-image / matplotlib photos (reserved for eval) and plots
+$(VENV)/.eval: pyproject.toml $(VENV)/.dev
+	$(PIP) -e '.[dev,train,eval]'
+	touch $@
+
 $(PB2): $(PROTO) $(VENV)/.runtime
 	mkdir -p $(GEN)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=$(GEN) --pyi_out=$(GEN) --grpc_python_out=$(GEN) $(PROTO)
@@ -56,15 +61,15 @@ bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for do
 	$(BIN)/python -m bench.triton_bench
 	$(BIN)/python -m bench.pipeline_bench
 
-data: $(VENV)/.dev ## fetch the photo sources and generate training/eval data under var/data
+data: $(VENV)/.eval ## fetch the photo sources and generate training/eval data under var/data
 	$(BIN)/python -m training.sources
-	$(BIN)/python -m training.generate --train $(TRAIN_SAMPLES) --val $(VAL_SAMPLES) --eval $(EVAL_SAMPLES)
+	$(BIN)/python -m training.generate --train $(TRAIN_SAMPLES) --val $(VAL_SAMPLES) --eval $(EVAL_SAMPLES) --ranking 40
 
 train: $(VENV)/.dev ## train on CPU, export ONNX into model_repository/
 	$(BIN)/python -m training.train --data var/data --minutes $(TRAIN_MINUTES) --out var/train
 	$(BIN)/python -m training.export --ckpt var/train/last.pt --out model_repository/idetex_lite/1/model.onnx
 
-eval: $(VENV)/.dev ## evaluate the model and the classical baselines on the reserved eval set
+eval: $(VENV)/.eval ## evaluate the model and the classical baselines on the reserved eval set
 	$(BIN)/python -m training.evaluate --eval-dir var/data/eval --model model_repository/idetex_lite/1/model.onnx --out var/eval
 
 clean: ## remove generated stubs and runtime state (keeps .venv)

@@ -238,7 +238,8 @@ def _normalise(im: Image.Image, data: bytes, max_side: int | None = None) -> Dec
         raise BadImage(
             "UNSUPPORTED_FORMAT", f"the colour mode {source_mode} is not supported: {exc}"
         ) from exc
-    rgb = np.asarray(rgb_image, dtype=np.uint8).copy()
+    # a new array over a fresh copy of Pillow's pixels (tobytes): no second copy is needed
+    rgb = np.ascontiguousarray(np.asarray(rgb_image, dtype=np.uint8))
     rgb.flags.writeable = False
     return DecodedImage(
         rgb=rgb,

@@ -6,6 +6,7 @@ Pure orchestration over ports; process_job in service.handlers stores the outcom
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -66,17 +67,17 @@ class Stopwatch:
         self._last = now
 
 
-_measurer: ThreadPoolExecutor | None = None
-_measurer_pid = 0
+_helpers = threading.local()
 
 
 def _background() -> ThreadPoolExecutor:
-    """One thread per process (made after a fork, never inherited) for work that overlaps inference."""
-    global _measurer, _measurer_pid
-    if _measurer is None or _measurer_pid != os.getpid():
-        _measurer = ThreadPoolExecutor(1, thread_name_prefix="idetex-measure")
-        _measurer_pid = os.getpid()
-    return _measurer
+    """A helper thread for the calling thread (one per prefork process, one per thread of a
+    threads pool), made in this process: never a parent's across a fork."""
+    if getattr(_helpers, "pid", None) != os.getpid():
+        _helpers.executor = ThreadPoolExecutor(1, thread_name_prefix="idetex-measure")
+        _helpers.pid = os.getpid()
+    executor: ThreadPoolExecutor = _helpers.executor
+    return executor
 
 
 def run(deps: Deps, spec: JobSpec) -> Outcome:

@@ -2,8 +2,9 @@
 
     python -m bench.pipeline_bench [--images 60] [--rss-images 1000] [--out var/bench/pipeline.json]
 
-Starts the stack the way `make run` does (`idetex serve`: Triton from the wheel, one
-Celery worker, the gRPC API, SQLite + embedded broker), then on the same 1024 px photos:
+Starts the stack the way `make run` does (`idetex serve`: Triton from the wheel, the
+Celery worker (2 processes, serve's default), the gRPC API, SQLite + embedded broker),
+then on the same 1024 px photos:
 
 1. raw Triton: tritonclient straight to the model (pre-processed tensor, batch 1, one at a time);
 2. pipeline, async: every image sent with async Validate at once; throughput = images /
@@ -133,9 +134,9 @@ def pipeline_sync(stack: RunningStack, images: list[Image.Image], n: int) -> dic
     return {"images": n, "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95)}
 
 
-def run(n: int, rss_images: int, workdir: Path) -> dict[str, Any]:
+def run(n: int, rss_images: int, workdir: Path, workers: int) -> dict[str, Any]:
     images = base_images()
-    with running_stack(workdir, workers=1) as stack:
+    with running_stack(workdir, workers=workers) as stack:
         print("raw Triton ...", file=sys.stderr)
         raw = raw_triton(stack, images, n)
         print("pipeline (async) ...", file=sys.stderr)
@@ -158,6 +159,7 @@ def run(n: int, rss_images: int, workdir: Path) -> dict[str, Any]:
         "worker_rss_mib_after": rss,
         "rss_images": rss_images,
         "image_long_side": 1024,
+        "workers": workers,
     }
 
 
@@ -192,10 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rss-images", type=int, default=1000, help="images for the worker memory check (0: skip)"
     )
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (serve's default)")
     parser.add_argument("--out", type=Path, default=Path("var/bench/pipeline.json"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="idetex-bench-") as tmp:
-        result = run(args.images, args.rss_images, Path(tmp))
+        result = run(args.images, args.rss_images, Path(tmp), args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(markdown(result))

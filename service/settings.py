@@ -28,7 +28,7 @@ class Settings:
     environment: Environment = "development"
     database_url: str = "sqlite:///var/idetex.db"
     broker_url: str = "sqla+sqlite:///var/broker.db"
-    broker_polling_interval_s: float = 0.01
+    broker_polling_interval_s: float = 0.002
     triton_url: str = "127.0.0.1:8001"
     triton_protocol: TritonProtocol = "grpc"
     triton_timeout_s: float = 10.0

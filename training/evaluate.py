@@ -241,6 +241,17 @@ def markdown_report(results: dict[str, Any]) -> str:
             loc, pres = t.get("localisation") or {}, t.get("presence") or {}
             cells.append(f"{_fmt(loc.get('f1'))} / {_fmt(pres.get('f1'))} / {_fmt(t.get('ap'))}")
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    if results["ranking"]:
+        lines += [
+            "",
+            "Pairwise ranking accuracy per distortion type:",
+            "",
+            "| type | model | heuristic | BRISQUE |",
+        ]
+        lines.append("|---|---|---|---|")
+        for kind in DISTORTIONS:
+            cells = [_fmt(results["ranking"].get(x, {}).get("per_distortion", {}).get(kind)) for x in METHODS]
+            lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines += ["", "Targets (model):", "", "| target | value | goal | met |", "|---|---|---|---|"]
     for name, c in results["targets"].items():
         lines.append(f"| {name} | {_fmt(c['value'])} | {_fmt(c['target'])} | {'yes' if c['ok'] else 'no'} |")

@@ -25,17 +25,17 @@ $(BIN)/python:
 
 # runtime only: onnxruntime, no torch
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
-	$(PIP) -e .
+	$(PIP) -c constraints.txt -e .
 	touch $@
 
 # tests and tools: dev extra plus the train extra (the export parity test compares against PyTorch)
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
-	$(PIP) -e '.[dev,train]'
+	$(PIP) -c constraints.txt -e '.[dev,train]'
 	touch $@ $(VENV)/.runtime
 
 # data building and evaluation: scikit-image / matplotlib photos (reserved for eval) and plots
 $(VENV)/.eval: pyproject.toml $(VENV)/.dev
-	$(PIP) -e '.[dev,train,eval]'
+	$(PIP) -c constraints.txt -e '.[dev,train,eval]'
 	touch $@
 
 $(PB2): $(PROTO) $(VENV)/.runtime

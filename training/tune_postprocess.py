@@ -79,10 +79,12 @@ class ValSet:
             self.boxes.append(per)
         self.outputs: list[dict[str, np.ndarray]] = []
 
-    def run(self, onnx: Path, batch: int = 16) -> None:
+    def run(self, onnx: Path, batch: int = 16, threads: int = 2) -> None:
         import onnxruntime as ort
 
-        sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(onnx), opts, providers=["CPUExecutionProvider"])
         for start in range(0, len(self.images), batch):
             x = np.stack([to_model_input(im) for im in self.images[start : start + batch]])
             outs = sess.run(list(OUTPUT_NAMES), {INPUT_NAME: x})
@@ -163,9 +165,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("var/data"))
     p.add_argument("--out", type=Path, default=Path("model_repository/idetex_lite/postprocess.json"))
     p.add_argument("--limit", type=int, default=512)
+    p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     val = ValSet(args.data, args.limit)
-    val.run(args.onnx)
+    val.run(args.onnx, threads=args.threads)
     before = {t: round(box_f1(val, DEFAULT, t), 4) for t in range(NUM_DISTORTIONS)}
     presence, pres_f1 = tune_presence(val)
     params = replace(DEFAULT, presence_threshold=tuple(presence))

@@ -220,9 +220,17 @@ def heuristic_predict(rgb: np.ndarray, image: str = "") -> dict[str, Any]:
 # ---------------------------------------------------------------- BRISQUE
 
 
-def find_brisque_models(root: str | Path) -> tuple[Path, Path]:
-    """The LIVE model and range files under ``root`` (an extracted ``opencv-doc`` package)."""
-    found = {p.name: p for p in Path(root).rglob("brisque_*_live.yml")}
+BUNDLED_BRISQUE = Path(__file__).resolve().parent / "brisque"  # same files, see brisque/SOURCE.md
+
+
+def find_brisque_models(root: str | Path, *, bundled: bool = True) -> tuple[Path, Path]:
+    """The LIVE model and range files under ``root`` (an extracted ``opencv-doc`` package).
+
+    Falls back to the copy committed in ``training/brisque/`` unless ``bundled`` is False.
+    """
+    found = {p.name: p for p in Path(root).rglob("brisque_*_live.yml")} if Path(root).exists() else {}
+    if bundled and (BRISQUE_MODEL not in found or BRISQUE_RANGE not in found):
+        found = {p.name: p for p in BUNDLED_BRISQUE.glob("brisque_*_live.yml")}
     if BRISQUE_MODEL not in found or BRISQUE_RANGE not in found:
         raise FileNotFoundError(
             f"{BRISQUE_MODEL} / {BRISQUE_RANGE} not under {root}: extract Debian opencv-doc there "

@@ -126,14 +126,20 @@ def test_brisque_score_mapping_is_linear_and_clipped() -> None:
 def test_missing_brisque_models_say_where_to_get_them(tmp_path: Path) -> None:
     """Without the opencv-doc files the error names the package."""
     with pytest.raises(FileNotFoundError, match="opencv-doc"):
-        find_brisque_models(tmp_path)
+        find_brisque_models(tmp_path, bundled=False)
 
 
-@pytest.mark.skipif(not OPENCV_DOC.exists(), reason="opencv-doc not extracted (make data)")
+def test_brisque_models_fall_back_to_the_committed_copy(tmp_path: Path) -> None:
+    """Without an extracted opencv-doc, the LIVE files committed in training/brisque are used."""
+    model, rng_file = find_brisque_models(tmp_path)
+    assert model.name == "brisque_model_live.yml" and rng_file.name == "brisque_range_live.yml"
+    assert model.parent.name == "brisque"
+
+
 def test_brisque_scores_blur_and_noise_lower_than_the_clean_image() -> None:
     """Real BRISQUE with the LIVE model on a real photo: distorted versions score lower, no boxes."""
     model, rng_file = find_brisque_models(OPENCV_DOC)
-    (photo,) = OPENCV_DOC.rglob("examples/data/fruits.jpg")
+    photo = Path(__file__).resolve().parents[1] / "fixtures" / "photos" / "fruits.jpg"
     clean = np.ascontiguousarray(cv2.imread(str(photo))[:, :, ::-1])
     rng = np.random.default_rng(2)
     noisy = np.clip(clean.astype(np.float64) + rng.normal(0, 25, clean.shape), 0, 255).astype(np.uint8)

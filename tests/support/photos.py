@@ -1,8 +1,8 @@
 """Real photographs for serving tests and benchmarks, as model input tensors.
 
 Photos come from `var/sources/manifest.json` (Debian wallpaper/sample packages fetched by
-`python -m training.sources`). Where that has not been run, `tests.imagefactory` gradients
-stand in, so the serving path is still exercised end to end.
+`python -m training.sources`); on a clean clone the committed real photos in
+`tests/fixtures/photos/` come first, and only beyond those do synthetic gradients stand in.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from service.iqa.contract import INPUT_SIZE
 from tests import imagefactory
 
 MANIFEST = Path(__file__).resolve().parents[2] / "var" / "sources" / "manifest.json"
+FIXTURE_PHOTOS = Path(__file__).resolve().parents[1] / "fixtures" / "photos"
 
 
 def photo_paths(count: int, min_side: int = 256, max_side: int = 2048) -> list[Path]:
-    """Up to `count` photo paths from the sources manifest, moderate sizes first (empty if none)."""
+    """Up to `count` real photo paths: the sources manifest if fetched, else the committed fixtures."""
     if not MANIFEST.is_file():
-        return []
+        return sorted(FIXTURE_PHOTOS.glob("*.jpg"))[:count]
     entries = [e for e in json.loads(MANIFEST.read_text()) if e.get("kind") == "photo"]
     fitting = [
         e

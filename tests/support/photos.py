@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from service.iqa.contract import INPUT_SIZE
+from service.iqa.preprocess import to_model_input
 from tests import imagefactory
 
 MANIFEST = Path(__file__).resolve().parents[2] / "var" / "sources" / "manifest.json"
@@ -43,12 +43,6 @@ def load_rgb(path: Path, long_side: int | None = None) -> np.ndarray:
         scale = long_side / max(rgb.size)
         rgb = rgb.resize((round(rgb.width * scale), round(rgb.height * scale)), Image.Resampling.BOX)
     return np.asarray(rgb)
-
-
-def to_model_input(rgb: np.ndarray) -> np.ndarray:
-    """RGB uint8 [H, W, 3] -> FP32 [3, 320, 320] in [0, 1]: area resize, aspect not kept (the contract)."""
-    resized = Image.fromarray(rgb).resize((INPUT_SIZE, INPUT_SIZE), Image.Resampling.BOX)
-    return (np.asarray(resized, dtype=np.float32) / 255.0).transpose(2, 0, 1).copy()
 
 
 def photo_batch(count: int) -> np.ndarray:

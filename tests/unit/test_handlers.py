@@ -32,10 +32,8 @@ from service.domain.errors import (
 )
 from service.domain.imaging import ImageLimits, decode_image
 from service.handlers import ListFilter, SubmitImage
-from service.iqa.contract import GRID, NUM_TYPES
 from tests.imagefactory import gradient, png_bytes, random_bytes, truncated_jpeg
-
-UNDEREXPOSURE = 2
+from tests.support.contract_outputs import underexposed_top_left
 
 
 class FakeInference(Inference):
@@ -50,23 +48,7 @@ class FakeInference(Inference):
             raise InferenceUnavailable("fake Triton is down")
         assert images.dtype == np.float32 and images.shape[1:] == (3, 320, 320)
         self.calls += 1
-        n = images.shape[0]
-        dist = np.zeros((n, NUM_TYPES, GRID, GRID), np.float32)
-        dist[:, UNDEREXPOSURE, : GRID // 2, : GRID // 2] = 0.97
-        presence = np.zeros((n, NUM_TYPES), np.float32)
-        presence[:, UNDEREXPOSURE] = 0.97
-        key = np.zeros((n, NUM_TYPES), np.float32)
-        key[:, UNDEREXPOSURE] = 0.95
-        grade = np.full((n, 10), 0.01, np.float32)
-        grade[:, 5] = 0.91
-        return {
-            "DIST_MAPS": dist,
-            "SEVERITY_MAPS": np.ones((n, NUM_TYPES, GRID, GRID), np.float32),
-            "PRESENCE": presence,
-            "KEY": key,
-            "GRADE_PROBS": grade,
-            "SCORE": np.full((n, 1), 3.2, np.float32),
-        }
+        return underexposed_top_left(images.shape[0])
 
     def is_ready(self) -> bool:
         return not self.down

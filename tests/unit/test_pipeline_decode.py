@@ -17,11 +17,9 @@ from service.adapters.webhook import HttpWebhookSender
 from service.deps import Deps
 from service.domain.annotate import annotate, annotate_canvas, canvas
 from service.domain.imaging import ImageLimits
-from service.iqa.contract import GRID, NUM_TYPES
 from service.iqa.postprocess import postprocess
 from tests import imagefactory as f
-
-UNDEREXPOSURE = 2
+from tests.support.contract_outputs import underexposed_top_left
 
 
 class TopLeftUnderexposure(Inference):
@@ -32,21 +30,7 @@ class TopLeftUnderexposure(Inference):
 
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         self.seen.append(images.shape)
-        n = images.shape[0]
-        dist = np.zeros((n, NUM_TYPES, GRID, GRID), np.float32)
-        dist[:, UNDEREXPOSURE, : GRID // 2, : GRID // 2] = 0.97
-        presence = np.zeros((n, NUM_TYPES), np.float32)
-        presence[:, UNDEREXPOSURE] = 0.97
-        grade = np.full((n, 10), 0.01, np.float32)
-        grade[:, 5] = 0.91
-        return {
-            "DIST_MAPS": dist,
-            "SEVERITY_MAPS": np.ones((n, NUM_TYPES, GRID, GRID), np.float32),
-            "PRESENCE": presence,
-            "KEY": presence.copy(),
-            "GRADE_PROBS": grade,
-            "SCORE": np.full((n, 1), 3.2, np.float32),
-        }
+        return underexposed_top_left(images.shape[0], key=0.97)
 
     def is_ready(self) -> bool:
         return True

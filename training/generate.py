@@ -297,13 +297,21 @@ def _write_shard_job(args: tuple[str, int, int, int, str]) -> str:
     return str(write_shard(split, index, count, seed, Path(out_dir)))
 
 
-def generate_split(split: str, total: int, shard_size: int, seed: int, root: Path, workers: int) -> None:
+def generate_split(
+    split: str,
+    total: int,
+    shard_size: int,
+    seed: int,
+    root: Path,
+    workers: int,
+    manifest: Path = MANIFEST_PATH,
+) -> None:
     """Write `total` samples of one split as shards, then the READY marker."""
     out_dir = root / split
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "READY").unlink(missing_ok=True)
     if split not in _POOLS:
-        _POOLS[split] = load_pool(split)
+        _POOLS[split] = load_pool(split, manifest)
     n_shards = (total + shard_size - 1) // shard_size
     jobs = [(split, i, min(shard_size, total - i * shard_size), seed, str(out_dir)) for i in range(n_shards)]
     start = time.time()
@@ -434,12 +442,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=20251126)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=DATA_DIR)
+    parser.add_argument(
+        "--manifest", type=Path, default=MANIFEST_PATH, help="source manifest (see training.pack_sources)"
+    )
     args = parser.parse_args(argv)
     cv2.setNumThreads(1)
     if args.val:
-        generate_split("val", args.val, args.shard_size, args.seed, args.out, args.workers)
+        generate_split("val", args.val, args.shard_size, args.seed, args.out, args.workers, args.manifest)
     if args.train:
-        generate_split("train", args.train, args.shard_size, args.seed, args.out, args.workers)
+        generate_split("train", args.train, args.shard_size, args.seed, args.out, args.workers, args.manifest)
     if args.eval:
         generate_eval(args.eval, args.ranking, args.seed, args.out)
     return 0

@@ -47,5 +47,5 @@ def multitask_loss(
     terms["grade"] = -(target["fine_soft"] * log_p).sum(dim=1).mean()
     score = 1.0 + 4.0 * torch.sigmoid(raw["SCORE"][:, 0])
     terms["score"] = F.smooth_l1_loss(score, target["mos"], beta=0.5)
-    total = sum((weights[k] * v for k, v in terms.items()), start=torch.zeros(()))
+    total = sum((weights[k] * v for k, v in terms.items()), start=dist_logit.new_zeros(()))
     return total, {k: float(v.detach()) for k, v in terms.items()}

@@ -19,6 +19,10 @@ import math
 import os
 import time
 import zipfile
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +32,10 @@ import torch
 from torch import nn
 
 from service.iqa.contract import OUTPUT_NAMES
+from training.export import load_checkpoint_state, model_from_state
 from training.losses import LOSS_WEIGHTS, multitask_loss
 from training.model import IdetexLite, build_model
-from training.targets import CENTER_CROP, Batch, build_batch, draw_crop, smoothed_fine
+from training.targets import CENTER_CROP, Batch, Crop, build_batch, draw_crop, smoothed_fine
 from training.val_metrics import val_metrics
 
 log = logging.getLogger("training.train")
@@ -58,6 +63,10 @@ class TrainConfig:
     seed: int = 20251
     threads: int = 2
     log_every: int = 10
+    device: str = "auto"  # auto: cuda when available, else cpu
+    precision: str = "auto"  # auto: bf16 autocast on cuda, fp32 on cpu; or fp32 / bf16
+    loaders: int = 0  # threads building batches ahead of the optimiser (0: inline)
+    init: str = ""  # start from this state dict or checkpoint (e.g. the committed weights), not ImageNet
 
 
 class ShardStore:
@@ -107,8 +116,25 @@ def lr_factor(frac: float, cfg: TrainConfig) -> float:
     return cfg.final_lr_frac + (1.0 - cfg.final_lr_frac) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def to_tensors(b: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    images = torch.from_numpy(b.images).contiguous(memory_format=torch.channels_last)
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast_for(device: torch.device, precision: str) -> Any:
+    """bf16 autocast on CUDA (the default there), none on CPU unless asked for."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    if precision not in ("auto", "bf16", "fp32"):
+        raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    return torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext()
+
+
+def to_tensors(b: Batch, device: torch.device | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    dev = device or torch.device("cpu")
+    images = (
+        torch.from_numpy(b.images).to(dev, non_blocking=True).contiguous(memory_format=torch.channels_last)
+    )
     target = {
         "coverage": torch.from_numpy(b.coverage),
         "severity": torch.from_numpy(b.severity),
@@ -118,7 +144,16 @@ def to_tensors(b: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         "fine_soft": torch.from_numpy(smoothed_fine(b.fine)),
         "mos": torch.from_numpy(b.mos),
     }
-    return images, target
+    return images, {k: v.to(dev, non_blocking=True) for k, v in target.items()}
+
+
+def initial_model(init: str) -> IdetexLite:
+    """ImageNet backbone with fresh heads, or a warm start from an earlier run's weights."""
+    if not init:
+        return build_model(pretrained=True)
+    model = model_from_state(load_checkpoint_state(Path(init)))
+    log.info("warm start from %s", init)
+    return model
 
 
 def set_train_mode(model: IdetexLite, freeze: int) -> None:
@@ -146,7 +181,10 @@ def param_groups(model: IdetexLite, cfg: TrainConfig) -> list[dict[str, Any]]:
 
 
 @torch.no_grad()
-def evaluate(model: IdetexLite, val: ShardStore, cfg: TrainConfig) -> dict[str, float]:
+def evaluate(
+    model: IdetexLite, val: ShardStore, cfg: TrainConfig, device: torch.device | None = None
+) -> dict[str, float]:
+    dev = device or torch.device("cpu")
     model.eval()
     outs: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_NAMES}
     tgts: dict[str, list[np.ndarray]] = {k: [] for k in ("coverage", "present", "key", "fine", "mos")}
@@ -163,9 +201,9 @@ def evaluate(model: IdetexLite, val: ShardStore, cfg: TrainConfig) -> dict[str, 
             a["mos"],
             [CENTER_CROP] * len(picks),
         )
-        x = torch.from_numpy(b.images).contiguous(memory_format=torch.channels_last)
+        x = torch.from_numpy(b.images).to(dev).contiguous(memory_format=torch.channels_last)
         for name, o in zip(OUTPUT_NAMES, model(x), strict=True):
-            outs[name].append(o.numpy())
+            outs[name].append(o.float().cpu().numpy())
         for k in tgts:
             tgts[k].append(getattr(b, k))
     result = val_metrics(
@@ -178,7 +216,12 @@ def evaluate(model: IdetexLite, val: ShardStore, cfg: TrainConfig) -> dict[str, 
 def save_checkpoint(path: Path, model: IdetexLite, cfg: TrainConfig, info: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(
-        {"model": model.state_dict(), "config": asdict(cfg), "arch": "idetex_lite/mobilenet_v2-1.0", **info},
+        {
+            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "config": asdict(cfg),
+            "arch": "idetex_lite/mobilenet_v2-1.0",
+            **info,
+        },
         tmp,
     )
     os.replace(tmp, path)
@@ -212,7 +255,11 @@ class Trainer:
         self.rec = Recorder(self.out)
         self.store = ShardStore(Path(cfg.data) / "train", cfg.max_samples)
         self.val = ShardStore(Path(cfg.data) / "val", cfg.val_max)
-        self.model = build_model(pretrained=True).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.device = resolve_device(cfg.device)
+        model = initial_model(cfg.init).to(self.device)
+        self.model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.autocast = lambda: autocast_for(self.device, cfg.precision)
+        self.pool = ThreadPoolExecutor(cfg.loaders) if cfg.loaders > 0 else None
         self.opt = torch.optim.AdamW(param_groups(self.model, cfg), lr=cfg.lr)
         self.budget = cfg.minutes * 60.0
         self.ckpt = self.out / "last.pt"
@@ -225,24 +272,51 @@ class Trainer:
     def elapsed(self) -> float:
         return time.time() - self.start
 
-    def train_step(self, picks: np.ndarray) -> None:
+    def make_batch(self, picks: np.ndarray, crops: list[Crop]) -> Batch:
+        a = self.store.gather(picks)
+        return build_batch(a["images"], a["masks"], a["sev_maps"], a["present"], a["key"], a["mos"], crops)
+
+    def batches(self, order: np.ndarray) -> Iterator[tuple[int, Batch]]:
+        """The epoch's batches in order; with ``loaders`` threads they are built a few steps ahead."""
+        bs = self.cfg.batch
+        plan = []
+        for i in range(0, len(order) - bs + 1, bs):
+            picks = self.store.index[order[i : i + bs]]
+            plan.append((picks, [draw_crop(self.rng, self.cfg.perturb_prob) for _ in range(bs)]))
+        if self.pool is None:
+            for picks, crops in plan:
+                yield len(picks), self.make_batch(picks, crops)
+            return
+        ahead: deque[Future[Batch]] = deque()
+        todo = iter(plan)
+        for picks, crops in todo:
+            ahead.append(self.pool.submit(self.make_batch, picks, crops))
+            if len(ahead) >= 2 * self.cfg.loaders:
+                break
+        while ahead:
+            batch = ahead.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                ahead.append(self.pool.submit(self.make_batch, *nxt))
+            yield len(batch.mos), batch
+
+    def train_step(self, batch: Batch) -> None:
         cfg = self.cfg
         factor = lr_factor(self.elapsed() / self.budget, cfg)
         for g in self.opt.param_groups:
             g["lr"] = g["lr_base"] * factor
-        a = self.store.gather(picks)
-        crops = [draw_crop(self.rng, cfg.perturb_prob) for _ in range(len(picks))]
-        batch = build_batch(a["images"], a["masks"], a["sev_maps"], a["present"], a["key"], a["mos"], crops)
-        x, tgt = to_tensors(batch)
+        x, tgt = to_tensors(batch, self.device)
         set_train_mode(self.model, cfg.freeze)
-        loss, terms = multitask_loss(self.model.raw(x), tgt)
+        with self.autocast():
+            raw = self.model.raw(x)
+        loss, terms = multitask_loss({k: v.float() for k, v in raw.items()}, tgt)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.opt.step()
         self.step += 1
-        self.seen += len(picks)
-        self.win_n += len(picks)
+        self.seen += len(batch.mos)
+        self.win_n += len(batch.mos)
         for k, v in {"loss": float(loss.detach()), **terms}.items():
             self.window[k] = self.window.get(k, 0.0) + v
 
@@ -272,7 +346,8 @@ class Trainer:
         self.window, self.win_t, self.win_n = {}, time.time(), 0
 
     def run_eval(self, final: bool = False) -> None:
-        self.val_result = evaluate(self.model, self.val, self.cfg)
+        with self.autocast():
+            self.val_result = evaluate(self.model, self.val, self.cfg, self.device)
         shown = " ".join(f"{k} {v:.4f}" for k, v in self.val_result.items())
         log.info("%sval step %d %s", "final " if final else "", self.step, shown)
         self.rec.write("val", step=self.step, elapsed_s=self.elapsed(), final=final, **self.val_result)
@@ -319,14 +394,14 @@ class Trainer:
         log.info(
             "train samples %d from %d shards, val %d", len(self.store), len(self.store.loaded), len(self.val)
         )
+        log.info("device %s, precision %s, loaders %d", self.device, self.cfg.precision, self.cfg.loaders)
         self.start = self.last_ckpt = self.last_eval = time.time()
-        bs = self.cfg.batch
         while self.elapsed() < self.budget:
             order = self.rng.permutation(len(self.store))
-            for i in range(0, len(order) - bs + 1, bs):
+            for _, batch in self.batches(order):
                 if self.elapsed() >= self.budget:
                     break
-                self.train_step(self.store.index[order[i : i + bs]])
+                self.train_step(batch)
                 self.housekeeping()
             self.epoch += 1
             if self.elapsed() < self.budget:
@@ -342,6 +417,7 @@ def train(cfg: TrainConfig) -> Path:
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
     return Trainer(cfg).run()
 
 

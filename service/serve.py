@@ -140,6 +140,18 @@ def celery_worker(
         log_file.close()
 
 
+NATIVE_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def native_thread_env(threads: int) -> dict[str, str]:
+    """Thread-pool sizes of the native libraries for the worker's environment (read when they
+    load, so they must be set before the worker starts); variables already set win; 0 leaves
+    the libraries' defaults."""
+    if threads <= 0:
+        return {}
+    return {name: str(threads) for name in NATIVE_THREAD_VARS if name not in os.environ}
+
+
 def stop_process(proc: subprocess.Popen[bytes], name: str, grace_s: float = 10.0) -> None:
     """SIGTERM (a warm shutdown for Celery), then SIGKILL after `grace_s`."""
     if proc.poll() is not None:
@@ -183,7 +195,7 @@ def serve(
     try:
         with contextlib.ExitStack() as stack:
             triton = None
-            worker_env: dict[str, str] = {}
+            worker_env = native_thread_env(settings.worker_native_threads)
             if wants_embedded_triton():
                 triton = stack.enter_context(embedded_triton(triton_ports, triton_timeout_s))
                 url = triton.http_url if settings.triton_protocol == "http" else triton.grpc_url

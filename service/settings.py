@@ -48,6 +48,7 @@ class Settings:
     sync_poll_interval_s: float = 0.02
     task_queue: str = "idetex"
     worker_concurrency: int = 2
+    worker_native_threads: int = 1
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 60
     task_soft_time_limit_s: int = 120

@@ -42,7 +42,17 @@ def container() -> Container:
 def _after_fork(**_: Any) -> None:
     global _container
     _container = None  # never reuse a parent's connections in a child
+    limit_native_threads(Settings.from_env().worker_native_threads)
     container()
+
+
+def limit_native_threads(threads: int) -> None:
+    """Each pool process works on one image at a time and the worker runs N of them: OpenCV's
+    own thread pool only makes the processes fight over the cores (and spin). 0 keeps its default."""
+    if threads > 0:
+        import cv2
+
+        cv2.setNumThreads(threads)
 
 
 @worker_ready.connect

@@ -203,3 +203,25 @@ def test_serve_parses_the_embedded_triton_ports():
     for bad in ("8000,8001", "a,b,c", "1,2,70000"):
         with pytest.raises(ValueError):
             serve.parse_ports(bad)
+
+
+def test_serve_limits_native_thread_pools_of_the_worker(monkeypatch):
+    """The worker's OpenMP/OpenBLAS/MKL pools get IDETEX_WORKER_NATIVE_THREADS threads."""
+    for name in serve.NATIVE_THREAD_VARS:
+        monkeypatch.delenv(name, raising=False)
+    assert serve.native_thread_env(1) == {
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+
+
+def test_native_thread_variables_already_set_win(monkeypatch):
+    """An operator's own OMP_NUM_THREADS is kept; 0 keeps every library default."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    env = serve.native_thread_env(2)
+    assert "OMP_NUM_THREADS" not in env
+    assert env["OPENBLAS_NUM_THREADS"] == "2"
+    assert serve.native_thread_env(0) == {}

@@ -225,7 +225,11 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if code == "INTERNAL":
             log.exception("job %s failed", job_id)
         return _mark_failed(deps, job_id, str(code), str(message))
-    status = _store_outcome(deps, job_id, outcome)
+    try:
+        status = _store_outcome(deps, job_id, outcome)
+    except AnnotationFailed as exc:
+        log.error("job %s failed: %s", job_id, exc, exc_info=exc.__cause__)
+        return _mark_failed(deps, job_id, "INTERNAL", str(exc))
     log.info("job %s %s: %s", job_id, status, " ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items()))
     return status
 
@@ -234,6 +238,10 @@ def fail_job(deps: Deps, job_id: str, code: str, message: str) -> Status:
     """Mark a job FAILED unless it already finished (for failures outside process_job, e.g. a
     hard time limit that killed the worker process)."""
     return _mark_failed(deps, job_id, code, message)
+
+
+class AnnotationFailed(RuntimeError):
+    """The annotated copy could not be drawn or stored; the job fails, nothing is stored."""
 
 
 def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status:
@@ -258,8 +266,11 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
         uow.repo.add(*pipeline.distortion_rows(job.id, report))
         job.status, job.error_code, job.error_message = "DONE", None, None
         job.model_version = outcome.model_version
-        job.annotated_uri = outcome.annotated_uri
         enqueue_webhook(uow, job)
+        try:  # last: waits for the helper thread to store the annotated copy
+            job.annotated_uri = outcome.annotated_uri
+        except Exception as exc:
+            raise AnnotationFailed(f"annotated image: {type(exc).__name__}: {exc}") from exc
         try:
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
@@ -323,7 +334,7 @@ def get_job(deps: Deps, merchant_id: str, job_id: str) -> JobView:
 
 
 # How often a sync wait reads the database's change counter, where it has one (SQLite).
-CHANGE_POLL_S = 0.002
+CHANGE_POLL_S = 0.001
 
 
 def wait_for_report(deps: Deps, merchant_id: str, job_id: str, timeout_s: float) -> JobView:

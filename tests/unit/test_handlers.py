@@ -287,6 +287,29 @@ def test_a_corrupt_stored_original_fails_the_job_with_its_code(env, merchant):
     assert view.error_code == "BAD_IMAGE" and view.error_message
 
 
+def test_an_annotated_copy_that_cannot_be_stored_fails_the_job_and_stores_no_report(
+    env, merchant, monkeypatch
+):
+    """The annotated copy is stored on a helper thread while the report is written; if storing it
+    fails, the job ends FAILED (INTERNAL) and no report or distortion row is left behind."""
+    deps, publisher, *_ = env
+    job_id = submit(deps, merchant).job_id
+    real_put = deps.blobs.put
+
+    def put(key, data, content_type):
+        if key.startswith("annotated/"):
+            raise OSError("disk full")
+        return real_put(key, data, content_type)
+
+    monkeypatch.setattr(deps.blobs, "put", put)
+    assert run_queued(deps, publisher) == ["FAILED"]
+    view = handlers.get_job(deps, merchant, job_id)
+    assert view.status == "FAILED" and view.error_code == "INTERNAL"
+    assert "disk full" in view.error_message and view.report is None and view.annotated_uri is None
+    with deps.uow() as uow:
+        assert uow.session.query(DistortionRow).filter_by(job_id=job_id).count() == 0
+
+
 def test_redelivery_of_a_finished_job_does_nothing(env, merchant):
     """process_job on a DONE job returns DONE without calling the model."""
     deps, publisher, inference, _ = env

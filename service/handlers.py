@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -191,6 +192,7 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
     InferenceUnavailable is raised again for the task to retry, unless this is the
     final attempt; every other failure marks the job FAILED with a stable code.
     """
+    claim_start = time.perf_counter()
     with deps.uow() as uow:
         job = uow.repo.job(job_id)
         if job is None:
@@ -208,6 +210,7 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         job.attempts += 1
         uow.commit()
         spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile)
+    claim_ms = round((time.perf_counter() - claim_start) * 1000, 1)
     try:
         outcome = pipeline.run(deps, spec)
     except InferenceUnavailable as exc:
@@ -225,12 +228,18 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if code == "INTERNAL":
             log.exception("job %s failed", job_id)
         return _mark_failed(deps, job_id, str(code), str(message))
+    store_start = time.perf_counter()
     try:
         status = _store_outcome(deps, job_id, outcome)
     except AnnotationFailed as exc:
         log.error("job %s failed: %s", job_id, exc, exc_info=exc.__cause__)
         return _mark_failed(deps, job_id, "INTERNAL", str(exc))
-    log.info("job %s %s: %s", job_id, status, " ".join(f"{k} {v} ms" for k, v in outcome.stage_ms.items()))
+    stages = {
+        "claim": claim_ms,
+        **outcome.stage_ms,
+        "store": round((time.perf_counter() - store_start) * 1000, 1),
+    }
+    log.info("job %s %s: %s", job_id, status, " ".join(f"{k} {v} ms" for k, v in stages.items()))
     return status
 
 

@@ -97,10 +97,11 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
         deps.blobs.get(spec.original_uri), deps.limits, max_side=DECODE_SIDE
     )
     watch.lap("decode")
-    batch = to_model_input(image.rgb)[None, ...]
-    watch.lap("preprocess")
+    # started before pre-processing: mostly done by the time inference needs both cores
     measured = _background().submit(measure_image, image, spec.profile)
     base = _background().submit(canvas, image.rgb)
+    batch = to_model_input(image.rgb)[None, ...]
+    watch.lap("preprocess")
     outputs = first_item(deps.inference.infer(batch))
     watch.lap("infer")
     if deps.postprocess_params is None:

@@ -11,11 +11,11 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import handlers
+from service import ask, handlers
 from service.adapters.blobs import LocalBlobStore, blob_store_from_url
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
@@ -23,6 +23,7 @@ from service.adapters.pixels import FileHandoff, NoHandoff, PixelHandoff
 from service.adapters.publisher import CeleryPublisher, TaskPublisher
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import sql_unit_of_work_factory
+from service.adapters.vlm import NoVisionLanguageModel, TritonVllmModel, VisionLanguageModel
 from service.adapters.webhook import HttpWebhookSender
 from service.deps import Deps
 from service.domain.imaging import ImageLimits
@@ -93,6 +94,15 @@ def make_inference(settings: Settings) -> Inference:
     return inference.TritonGrpcInference(settings.triton_url, timeout_s=settings.triton_timeout_s)
 
 
+def make_vlm(settings: Settings) -> VisionLanguageModel:
+    """The MLLM adapter when IDETEX_VLM_URL is set, else none (the default model answers)."""
+    if not settings.vlm_url:
+        return NoVisionLanguageModel()
+    return TritonVllmModel(
+        settings.vlm_url, settings.vlm_model, settings.vlm_family, timeout_s=settings.vlm_timeout_s
+    )
+
+
 class Container:
     """Handlers bound to adapters. Methods mirror service.handlers without the `deps` argument."""
 
@@ -129,6 +139,11 @@ class Container:
     # queries
     def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
         return handlers.wait_for_report(self.deps, merchant_id, job_id, timeout_s)
+
+    def ask_quality(
+        self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
+    ) -> ask.AskResult:
+        return ask.ask_quality(self.deps, merchant_id, job_id, question, options)
 
     def get_job(self, merchant_id: str, job_id: str) -> JobView:
         return handlers.get_job(self.deps, merchant_id, job_id)
@@ -200,12 +215,15 @@ def build(
         max_attempts=settings.task_max_retries + 3,
         timeout_errors=timeout_errors,
         broker_ready=publisher.is_ready,
+        vlm=make_vlm(settings),
+        model_choice=settings.model_choice,
     )
 
     def close() -> None:
         engine.dispose()
-        closer = getattr(inference, "close", None)
-        if callable(closer):
-            closer()
+        for part in (inference, deps.vlm):
+            closer = getattr(part, "close", None)
+            if callable(closer):
+                closer()
 
     return Container(settings, deps, publisher, close)

@@ -11,6 +11,7 @@ from service.adapters.blobs import BlobStore
 from service.adapters.inference import Inference
 from service.adapters.pixels import NoHandoff, PixelHandoff
 from service.adapters.unit_of_work import UnitOfWork
+from service.adapters.vlm import NoVisionLanguageModel, VisionLanguageModel
 from service.adapters.webhook import WebhookSender
 from service.domain.imaging import ImageLimits
 
@@ -35,3 +36,5 @@ class Deps:
     timeout_errors: tuple[type[BaseException], ...] = ()
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    vlm: VisionLanguageModel = field(default_factory=NoVisionLanguageModel)
+    model_choice: str = "default"  # default | mllm | both (service.ask)

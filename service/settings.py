@@ -19,6 +19,10 @@ Environment = Literal["development", "production"]
 TritonProtocol = Literal["grpc", "http"]
 
 
+# which model answers: the default CPU model, the MLLM, or both (MLLM text, default model's boxes)
+MODEL_CHOICES = ("default", "mllm", "both")
+
+
 class SettingsError(ValueError):
     """An environment variable has an invalid value, or production runs with a default secret."""
 
@@ -49,6 +53,11 @@ class Settings:
     task_queue: str = "idetex"
     worker_concurrency: int = 2
     worker_native_threads: int = 1
+    vlm_url: str = ""
+    vlm_model: str = "idetex_vlm"
+    vlm_family: str = "qwen2-vl"
+    vlm_timeout_s: float = 120.0
+    model_choice: str = "default"
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 60
     task_soft_time_limit_s: int = 120
@@ -86,6 +95,10 @@ class Settings:
             raise SettingsError("the unary limit cannot exceed the upload limit")
         if self.task_soft_time_limit_s >= self.task_time_limit_s:
             raise SettingsError("the soft task time limit must be below the hard one")
+        if self.model_choice not in MODEL_CHOICES:
+            raise SettingsError(f"{env_name('model_choice')} must be one of {', '.join(MODEL_CHOICES)}")
+        if self.vlm_family not in ("qwen2-vl", "internvl"):
+            raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
         if self.environment == "production":
             if self.api_key_pepper == DEV_PEPPER or len(self.api_key_pepper) < 16:
                 raise SettingsError(

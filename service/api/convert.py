@@ -13,6 +13,9 @@ from service.domain.errors import InvalidRequest
 from service.domain.taxonomy import GRADES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from service.ask import AskResult
     from service.domain.report import ImageFacts, Report
     from service.views import JobView
 
@@ -181,4 +184,26 @@ def list_filter_from_pb(request: pb.ListReportsRequest) -> ListFilter:
         grade=grade or None,
         created_after=after,
         created_before=before,
+    )
+
+
+_ANSWER_STATUS = {
+    "ANSWERED": pb.ANSWER_STATUS_ANSWERED,
+    "BEST_EFFORT": pb.ANSWER_STATUS_BEST_EFFORT,
+    "OUT_OF_SCOPE": pb.ANSWER_STATUS_OUT_OF_SCOPE,
+}
+
+
+def answer_to_pb(result: AskResult, options: Sequence[str]) -> pb.AskQualityResponse:
+    a = result.answer
+    return pb.AskQualityResponse(
+        status=_ANSWER_STATUS[a.status],
+        option_index=-1 if a.index is None else a.index,
+        letter=a.letter,
+        option="" if a.index is None else options[a.index],
+        concern=a.concern or "",
+        explanation=a.explanation,
+        model=result.model,
+        job_id=result.job_id,
+        prompt_version=result.prompt_version,
     )

@@ -11,6 +11,7 @@ decorator turns each into a status with details a client decodes with
 | Unauthenticated                | UNAUTHENTICATED    | ErrorInfo                        |
 | NotFound                       | NOT_FOUND          | ErrorInfo                        |
 | InferenceUnavailable           | UNAVAILABLE        | ErrorInfo (job_id if queued), RetryInfo |
+| JobNotDone                     | FAILED_PRECONDITION| ErrorInfo (job_id)               |
 | any other DomainError          | FAILED_PRECONDITION| ErrorInfo                        |
 | anything else                  | INTERNAL           | a reference id only; the cause is logged |
 """
@@ -34,6 +35,7 @@ from service.domain.errors import (
     ImageTooLarge,
     InferenceUnavailable,
     InvalidRequest,
+    JobNotDone,
     NotFound,
     Unauthenticated,
 )
@@ -97,6 +99,8 @@ def to_status(err: Exception) -> status_pb2.Status:
         extra = {"job_id": err.job_id} if isinstance(err, SyncUnavailable) else {}
         retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
         code, details = code_pb2.UNAVAILABLE, _pack(_error_info(err, **extra), retry)
+    elif isinstance(err, JobNotDone):
+        code, details = code_pb2.FAILED_PRECONDITION, _pack(_error_info(err, job_id=err.job_id))
     elif isinstance(err, DomainError):
         code, details = code_pb2.FAILED_PRECONDITION, _pack(_error_info(err))
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import grpc
@@ -18,11 +18,13 @@ from service.api.auth import authenticate, check_claim
 from service.api.errors import SyncUnavailable, grpc_errors
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
+from service.ask import check_question
 from service.domain.errors import ImageTooLarge, InvalidRequest
 from service.handlers import SubmitImage, SubmitResult
 
 if TYPE_CHECKING:
     from service.adapters.repository import ListFilter
+    from service.ask import AskResult
     from service.views import JobView
 
 FINISHED: Final = frozenset({"DONE", "FAILED"})
@@ -37,6 +39,10 @@ class Backend(Protocol):
     def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView: ...
 
     def get_job(self, merchant_id: str, job_id: str) -> JobView: ...
+
+    def ask_quality(
+        self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
+    ) -> AskResult: ...
 
     def list_jobs(
         self, merchant_id: str, filters: ListFilter, page_token: str, page_size: int
@@ -173,6 +179,38 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
         return pb.ListReportsResponse(
             reports=[convert.job_to_pb(v) for v in views], next_page_token=next_token
         )
+
+    @grpc_errors
+    def AskQuality(
+        self, request: pb.AskQualityRequest, context: grpc.ServicerContext
+    ) -> pb.AskQualityResponse:
+        merchant_id = self._merchant(context)
+        check_question(request.question, request.options)  # before any work on an image
+        source = request.WhichOneof("source")
+        if source == "job_id":
+            job_id = request.job_id
+        elif source == "image":
+            if len(request.image) > self._unary_limit:
+                raise ImageTooLarge(
+                    f"image of {len(request.image)} bytes is above the unary limit of "
+                    f"{self._unary_limit} bytes; validate it with UploadImage and ask by job_id",
+                    limit=self._unary_limit,
+                    actual=len(request.image),
+                )
+            job_id = self._submit(
+                context,
+                merchant_id,
+                product_id=request.product_id,
+                profile=request.profile,
+                mode=pb.MODE_SYNC,
+                idempotency_key="",
+                image=request.image,
+                s3_uri=None,
+            ).job_id
+        else:
+            raise InvalidRequest("source", "MISSING", "send a job_id or the image bytes")
+        result = self._backend.ask_quality(merchant_id, job_id, request.question, list(request.options))
+        return convert.answer_to_pb(result, list(request.options))
 
     # --------------------------------------------------------------- helpers
 

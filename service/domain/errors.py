@@ -83,3 +83,13 @@ class InvalidRequest(DomainError):
 
 class InferenceUnavailable(DomainError):
     default_code = "INFERENCE_UNAVAILABLE"
+
+
+class JobNotDone(DomainError):
+    """The job has no report yet (still queued or running, or it failed); `job_id` names it."""
+
+    default_code = "JOB_NOT_DONE"
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id

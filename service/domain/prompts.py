@@ -84,3 +84,24 @@ def perception_prompt(question: str, options: Sequence[str]) -> ChatPrompt:
         raise ValueError(f"a multiple-choice question needs 2 to 26 options, got {len(options)}")
     lines = "\n".join(f"{chr(ord('A') + i)}. {text}" for i, text in enumerate(options))
     return ChatPrompt("perception", SYSTEM, PERCEPTION.format(question=question.strip(), options=lines))
+
+
+FAMILIES = ("qwen2-vl", "internvl")
+
+
+def chat_text(prompt: ChatPrompt, family: str = "qwen2-vl") -> str:
+    """The prompt in the model family's chat format, with the image placeholder before the question
+    (as the challenge's scripts build it with the processors' chat templates)."""
+    if family == "qwen2-vl":
+        return (
+            f"<|im_start|>system\n{prompt.system}<|im_end|>\n"
+            f"<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{prompt.user}<|im_end|>\n"
+            "<|im_start|>assistant\n"
+        )
+    if family == "internvl":
+        return (
+            f"<|im_start|>system\n{prompt.system}<|im_end|>\n"
+            f"<|im_start|>user\n<image>\n{prompt.user}<|im_end|>\n"
+            "<|im_start|>assistant\n"
+        )
+    raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")

@@ -90,3 +90,12 @@ def test_every_setting_is_documented():
     documented = set(re.findall(r"^\|\s*`([A-Z0-9_]+)`", DOCS.read_text(), flags=re.M))
     wanted = {env_name(f.name) for f in dataclasses.fields(Settings)} | {"DATABASE_URL", "BROKER_URL"}
     assert wanted - documented == set()
+
+
+def test_model_choice_and_mllm_family_are_checked():
+    """An unknown model choice or MLLM chat family stops the process, naming the variable."""
+    assert Settings.from_env({"IDETEX_MODEL_CHOICE": "both"}).model_choice == "both"
+    with pytest.raises(SettingsError, match="IDETEX_MODEL_CHOICE"):
+        Settings.from_env({"IDETEX_MODEL_CHOICE": "gpt"})
+    with pytest.raises(SettingsError, match="IDETEX_VLM_FAMILY"):
+        Settings.from_env({"IDETEX_VLM_FAMILY": "llava"})

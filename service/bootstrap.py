@@ -94,6 +94,12 @@ def make_inference(settings: Settings) -> Inference:
     return inference.TritonGrpcInference(settings.triton_url, timeout_s=settings.triton_timeout_s)
 
 
+def postprocess_params_path(explicit: str = "") -> str:
+    """The post-processing thresholds the service uses: IDETEX_POSTPROCESS_PARAMS, else the
+    ones tuned for the committed model (model_repository/idetex_lite/postprocess.json)."""
+    return explicit or (str(TUNED_PARAMS) if TUNED_PARAMS.is_file() else "")
+
+
 def make_vlm(settings: Settings) -> VisionLanguageModel:
     """The MLLM adapter when IDETEX_VLM_URL is set, else none (the default model answers)."""
     if not settings.vlm_url:
@@ -189,7 +195,7 @@ def build(
     inference = inference or make_inference(settings)
     engine = make_engine(settings.database_url)
     params = None
-    params_path = settings.postprocess_params or (str(TUNED_PARAMS) if TUNED_PARAMS.is_file() else "")
+    params_path = postprocess_params_path(settings.postprocess_params)
     if params_path:
         from service.iqa.postprocess import load_params
 

@@ -76,6 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", default="", help="post-processing parameters JSON")
     p.set_defaults(func=cmd_predict)
 
+    p = sub.add_parser(
+        "challenge", help="write MIPI 2025 submission files (description, grounding, perception) for a folder"
+    )
+    p.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the three JSON files")
+    p.add_argument("--questions", type=Path, default=None, help="benchmark MCQ JSON (perception questions)")
+    p.add_argument("--regions", type=Path, default=None, help="benchmark grounding JSON (region questions)")
+    p.add_argument("--model", choices=("default", "mllm"), default="default")
+    p.add_argument("--triton-url", default=None, help="Triton for the default model (default: start one)")
+    p.add_argument("--vlm-url", default="", help="Triton HTTP address of the MLLM (default: IDETEX_VLM_URL)")
+    p.set_defaults(func=cmd_challenge)
+
     p = sub.add_parser("eval", help="score predictions against labels with the challenge metrics")
     p.add_argument("--preds", type=Path, required=True)
     p.add_argument("--labels", type=Path, required=True)
@@ -189,6 +201,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     from service import predict
+    from service.bootstrap import postprocess_params_path
 
     summary = predict.run(
         args.images,
@@ -196,9 +209,31 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         triton_url=args.triton_url,
         protocol=args.protocol,
         batch_size=args.batch_size,
-        params_path=args.params or settings.postprocess_params,
+        params_path=postprocess_params_path(args.params or settings.postprocess_params),
     )
     return 0 if summary.predicted else 1
+
+
+def cmd_challenge(args: argparse.Namespace, settings: Settings) -> int:
+    from service import challenge
+    from service.bootstrap import postprocess_params_path
+
+    if args.model == "mllm" and not (args.vlm_url or settings.vlm_url):
+        print("--model mllm needs --vlm-url or IDETEX_VLM_URL (see docs/mllm.md)", file=sys.stderr)
+        return 2
+    summary = challenge.run(
+        args.images,
+        args.out,
+        model=args.model,
+        questions=args.questions,
+        regions=args.regions,
+        triton_url=args.triton_url,
+        vlm_url=args.vlm_url or settings.vlm_url,
+        vlm_model=settings.vlm_model,
+        vlm_family=settings.vlm_family,
+        params_path=postprocess_params_path(settings.postprocess_params),
+    )
+    return 0 if summary.described else 1
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:

@@ -52,7 +52,10 @@ def ask_quality(
     if view.status != "DONE" or view.report is None:
         raise JobNotDone(f"job {job_id} is {view.status}: ask again once it is DONE", job_id=job_id)
     fallback_note = ""
-    if deps.model_choice in ("mllm", "both"):
+    with deps.uow() as uow:
+        merchant = uow.repo.merchant(merchant_id)
+        choice = deps.choose_model(merchant.model_choice if merchant else None, view.profile)
+    if choice in ("mllm", "both"):
         try:
             text = deps.vlm.generate(
                 deps.blobs.get(view.original_uri), perception_prompt(question, options), 16

@@ -136,8 +136,13 @@ class Container:
     def deliver_webhook(self, job_id: str, webhook_id: str) -> Any:
         return handlers.deliver_webhook(self.deps, job_id, webhook_id)
 
-    def create_merchant(self, name: str, webhook_url: str | None = None) -> tuple[str, str]:
-        return handlers.create_merchant(self.deps, name, webhook_url)
+    def set_model_choice(self, merchant_id: str, model_choice: str | None) -> None:
+        handlers.set_model_choice(self.deps, merchant_id, model_choice)
+
+    def create_merchant(
+        self, name: str, webhook_url: str | None = None, model_choice: str | None = None
+    ) -> tuple[str, str]:
+        return handlers.create_merchant(self.deps, name, webhook_url, model_choice)
 
     def issue_api_key(self, merchant_id: str) -> str:
         return handlers.issue_api_key(self.deps, merchant_id)
@@ -223,6 +228,7 @@ def build(
         broker_ready=publisher.is_ready,
         vlm=make_vlm(settings),
         model_choice=settings.model_choice,
+        profile_model_choice=settings.profile_choices(),
     )
 
     def close() -> None:

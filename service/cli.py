@@ -65,7 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     c = msub.add_parser("create", help="create a merchant and print its id and API key")
     c.add_argument("name")
     c.add_argument("--webhook-url", default=None)
+    c.add_argument(
+        "--model-choice",
+        choices=("default", "mllm", "both"),
+        default=None,
+        help="which model answers this merchant's jobs (default: the profile's or IDETEX_MODEL_CHOICE)",
+    )
     c.set_defaults(func=cmd_merchant_create)
+    c = msub.add_parser("set-model", help="set (or with 'inherit' clear) a merchant's model choice")
+    c.add_argument("merchant_id")
+    c.add_argument("model_choice", choices=("default", "mllm", "both", "inherit"))
+    c.set_defaults(func=cmd_merchant_set_model)
 
     p = sub.add_parser("predict", help="run every image of a folder through Triton; write predictions JSON")
     p.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
@@ -129,10 +139,29 @@ def cmd_merchant_create(args: argparse.Namespace, settings: Settings) -> int:
     prepare(settings)
     container = build(settings)
     try:
-        merchant_id, api_key = container.create_merchant(args.name, webhook_url=args.webhook_url)
+        merchant_id, api_key = container.create_merchant(
+            args.name, webhook_url=args.webhook_url, model_choice=args.model_choice
+        )
     finally:
         container.close()
     print(f"merchant_id: {merchant_id}\napi_key: {api_key}\n(the key is shown once; it is stored hashed)")
+    return 0
+
+
+def cmd_merchant_set_model(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import build
+    from service.serve import prepare
+
+    prepare(settings)
+    container = build(settings)
+    choice = None if args.model_choice == "inherit" else args.model_choice
+    try:
+        container.set_model_choice(args.merchant_id, choice)
+    finally:
+        container.close()
+    print(
+        f"merchant {args.merchant_id}: model choice {choice or 'inherited (profile or IDETEX_MODEL_CHOICE)'}"
+    )
     return 0
 
 

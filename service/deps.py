@@ -37,4 +37,9 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     vlm: VisionLanguageModel = field(default_factory=NoVisionLanguageModel)
-    model_choice: str = "default"  # default | mllm | both (service.ask)
+    model_choice: str = "default"  # default | mllm | both: the global choice
+    profile_model_choice: dict[str, str] = field(default_factory=dict)  # per marketplace profile
+
+    def choose_model(self, merchant_choice: str | None, profile: str) -> str:
+        """The merchant's own choice, else its profile's, else the global one."""
+        return merchant_choice or self.profile_model_choice.get(profile) or self.model_choice

@@ -26,7 +26,13 @@ from service.deps import Deps
 from service.domain.errors import ImageTooLarge, InferenceUnavailable, InvalidRequest, NotFound
 from service.domain.imaging import DecodedImage, decode_image
 from service.domain.profiles import get_profile
-from service.merchants import authenticate, create_merchant, issue_api_key, webhook_secret
+from service.merchants import (
+    authenticate,
+    create_merchant,
+    issue_api_key,
+    set_model_choice,
+    webhook_secret,
+)
 from service.notify import deliver_webhook, enqueue_webhook
 from service.views import JobView, decode_page_token, encode_page_token, job_view
 
@@ -46,6 +52,7 @@ __all__ = [
     "process_job",
     "readiness",
     "requeue_stale",
+    "set_model_choice",
     "submit",
     "wait_for_report",
     "webhook_secret",
@@ -209,7 +216,9 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         job.status = "RUNNING"
         job.attempts += 1
         uow.commit()
-        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile)
+        merchant = uow.repo.merchant(job.merchant_id)
+        choice = deps.choose_model(merchant.model_choice if merchant else None, job.profile)
+        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile, choice)
     claim_ms = round((time.perf_counter() - claim_start) * 1000, 1)
     try:
         outcome = pipeline.run(deps, spec)

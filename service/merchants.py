@@ -9,10 +9,22 @@ from service.adapters import webhook as wh
 from service.adapters.db import Merchant
 from service.deps import Deps
 from service.domain.errors import InvalidRequest, NotFound
+from service.settings import MODEL_CHOICES
 
 
-def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tuple[str, str]:
-    """A new merchant with a webhook secret and a first API key; returns (merchant_id, api_key)."""
+def _check_choice(model_choice: str | None) -> None:
+    if model_choice is not None and model_choice not in MODEL_CHOICES:
+        raise InvalidRequest(
+            "model_choice", "UNKNOWN", f"model choice must be one of {', '.join(MODEL_CHOICES)}"
+        )
+
+
+def create_merchant(
+    deps: Deps, name: str, webhook_url: str | None = None, model_choice: str | None = None
+) -> tuple[str, str]:
+    """A new merchant with a webhook secret and a first API key; returns (merchant_id, api_key).
+    `model_choice` (default | mllm | both) overrides the profile's and the global choice."""
+    _check_choice(model_choice)
     if not name.strip():
         raise InvalidRequest("name", "EMPTY", "a merchant needs a name")
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
@@ -25,6 +37,7 @@ def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tu
                 name=name.strip(),
                 webhook_url=webhook_url or None,
                 webhook_secret=wh.generate_secret(),
+                model_choice=model_choice,
             )
         )
         uow.repo.flush()
@@ -32,6 +45,17 @@ def create_merchant(deps: Deps, name: str, webhook_url: str | None = None) -> tu
         uow.repo.add(row)
         uow.commit()
     return merchant_id, api_key
+
+
+def set_model_choice(deps: Deps, merchant_id: str, model_choice: str | None) -> None:
+    """The merchant's own model choice; None falls back to the profile's or the global one."""
+    _check_choice(model_choice)
+    with deps.uow() as uow:
+        merchant = uow.repo.merchant(merchant_id)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        merchant.model_choice = model_choice
+        uow.commit()
 
 
 def issue_api_key(deps: Deps, merchant_id: str) -> str:

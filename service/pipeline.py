@@ -5,21 +5,27 @@ Pure orchestration over ports; process_job in service.handlers stores the outcom
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from service.adapters.db import DistortionRow
 from service.deps import Deps
+from service.domain import vlm_report
 from service.domain.annotate import MAX_SIDE, annotate_canvas, canvas
+from service.domain.errors import InferenceUnavailable
 from service.domain.imaging import decode_image
 from service.domain.prediction import Prediction
+from service.domain.prompts import description_prompt
 from service.domain.report import Report, build_report, measure_image
+from service.domain.vlm_report import description_from_text, merge, prediction_from_text
+from service.domain.vlm_text import ParsedDescription, parse_description
 from service.iqa.postprocess import postprocess
 from service.iqa.preprocess import to_model_input
 
@@ -38,6 +44,7 @@ class JobSpec:
     merchant_id: str
     original_uri: str
     profile: str
+    model_choice: str = "default"  # default | mllm | both (Deps.choose_model)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Stopwatch:
         self._last = now
 
 
+log = logging.getLogger(__name__)
 _helpers = threading.local()
 
 
@@ -102,13 +110,21 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     base = _background().submit(canvas, image.rgb)
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")
-    outputs = first_item(deps.inference.infer(batch))
-    watch.lap("infer")
-    if deps.postprocess_params is None:
-        prediction = postprocess(outputs, image.width, image.height)
+    parsed = mllm_description(deps, spec) if spec.model_choice in ("mllm", "both") else None
+    if parsed is not None:
+        watch.lap("mllm")
+    if spec.model_choice == "mllm" and parsed is not None:
+        prediction = prediction_from_text(parsed, image.width, image.height)
     else:
-        prediction = postprocess(outputs, image.width, image.height, params=deps.postprocess_params)
-    watch.lap("postprocess")
+        outputs = first_item(deps.inference.infer(batch))
+        watch.lap("infer")
+        if deps.postprocess_params is None:
+            prediction = postprocess(outputs, image.width, image.height)
+        else:
+            prediction = postprocess(outputs, image.width, image.height, params=deps.postprocess_params)
+        if parsed is not None:  # both: the default model's boxes, the MLLM's grade
+            prediction = merge(prediction, parsed)
+        watch.lap("postprocess")
     version = deps.model_version()
     key = f"annotated/{spec.merchant_id}/{spec.job_id}.jpg"
     # queued after `base` on the same single helper thread, so base.result() is ready by then
@@ -116,8 +132,26 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
         lambda: deps.blobs.put(key, annotate_canvas(base.result(), prediction), "image/jpeg")
     )
     report = build_report(prediction, image, spec.profile, version, measured.result())
+    if parsed is not None:
+        produced_by = vlm_report.MLLM if spec.model_choice == "mllm" else vlm_report.BOTH
+        report = replace(report, description=description_from_text(parsed), produced_by=produced_by)
     watch.lap("report")
     return Outcome(report, prediction, annotated, version, watch.ms)
+
+
+def mllm_description(deps: Deps, spec: JobSpec) -> ParsedDescription | None:
+    """The MLLM's four-step description of the original, or None (it is unavailable or its text
+    states no grade): the default model then writes the report, which says so (produced_by)."""
+    try:
+        text = deps.vlm.generate(deps.blobs.get(spec.original_uri), description_prompt())
+    except InferenceUnavailable as exc:
+        log.warning("job %s: MLLM unavailable (%s); the default model answers", spec.job_id, exc.message)
+        return None
+    parsed = parse_description(text)
+    if not vlm_report.usable(parsed):
+        log.warning("job %s: the MLLM's description states no grade; the default model answers", spec.job_id)
+        return None
+    return parsed
 
 
 def distortion_rows(job_id: str, report: Report) -> list[DistortionRow]:

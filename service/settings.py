@@ -58,6 +58,7 @@ class Settings:
     vlm_family: str = "qwen2-vl"
     vlm_timeout_s: float = 120.0
     model_choice: str = "default"
+    profile_model_choice: str = ""  # "amazon_main=mllm,ebay=both": per marketplace profile
     task_max_retries: int = 5
     task_retry_backoff_max_s: int = 60
     task_soft_time_limit_s: int = 120
@@ -85,6 +86,19 @@ class Settings:
         settings.validate()
         return settings
 
+    def profile_choices(self) -> dict[str, str]:
+        """IDETEX_PROFILE_MODEL_CHOICE as {profile: choice}."""
+        out: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in self.profile_model_choice.split(","))):
+            profile, sep, choice = (x.strip() for x in part.partition("="))
+            if not sep or not profile or choice not in MODEL_CHOICES:
+                raise SettingsError(
+                    f"{env_name('profile_model_choice')}: expected profile=choice pairs "
+                    f"({', '.join(MODEL_CHOICES)}), got {part!r}"
+                )
+            out[profile] = choice
+        return out
+
     def validate(self) -> None:
         """Raise SettingsError for values that cannot work, and for default secrets in production."""
         if self.environment not in ("development", "production"):
@@ -97,6 +111,7 @@ class Settings:
             raise SettingsError("the soft task time limit must be below the hard one")
         if self.model_choice not in MODEL_CHOICES:
             raise SettingsError(f"{env_name('model_choice')} must be one of {', '.join(MODEL_CHOICES)}")
+        self.profile_choices()  # raises for a malformed map
         if self.vlm_family not in ("qwen2-vl", "internvl"):
             raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
         if self.environment == "production":

@@ -65,6 +65,7 @@ class Merchant(Base):
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
     webhook_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    model_choice: Mapped[str | None] = mapped_column(String(16))  # None: the profile's or global choice
 
 
 class ApiKey(Base):

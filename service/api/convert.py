@@ -133,6 +133,7 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
         verdict=VERDICT_TO_PB.get(report.verdict, pb.VERDICT_UNSPECIFIED),
         profile=report.profile,
         model_version=report.model_version,
+        produced_by=report.produced_by,
         annotated_image_uri=annotated_uri or "",
         width=int(report.image.width),
         height=int(report.image.height),

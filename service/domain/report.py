@@ -105,6 +105,9 @@ class Report:
     image: ImageFacts
     grade_probs: tuple[float, ...] = ()
     schema_version: int = SCHEMA_VERSION
+    # which model wrote it: "idetex_lite" (default), "idetex_vlm" (MLLM), or
+    # "idetex_vlm+idetex_lite" (MLLM description and grade, default model's boxes)
+    produced_by: str = "idetex_lite"
 
     @property
     def key_distortions(self) -> tuple[ReportDistortion, ...]:
@@ -121,6 +124,7 @@ class Report:
             "grade_probs": list(self.grade_probs),
             "verdict": self.verdict,
             "verdict_reasons": list(self.verdict_reasons),
+            "produced_by": self.produced_by,
             "distortions": [d.to_json() for d in self.distortions],
             "description": self.description.to_json(),
             "guidance": [g.to_json() for g in self.guidance],
@@ -148,6 +152,7 @@ class Report:
             image=ImageFacts.from_json(d["image"]),
             grade_probs=tuple(float(p) for p in d.get("grade_probs", ())),
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
+            produced_by=str(d.get("produced_by", "idetex_lite")),
         )
 
 

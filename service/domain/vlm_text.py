@@ -250,6 +250,15 @@ def _boxes(match: re.Match[str]) -> list[Box]:
     return [make_box(*(float(v) for v in q)) for q in quads]
 
 
+def plain_text(text: str) -> str:
+    """Text without grounding tokens: labels stay, boxes go ("moderate noise affects ...")."""
+    text = _QWEN_BOX.sub("", clean(text))
+    text = _INTERN_BOX.sub("", text)
+    for token in (REF_START, REF_END, "<ref>", "</ref>", BOX_START, BOX_END):
+        text = text.replace(token, "")
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
 def parse_grounding(text: str) -> tuple[Mention, ...]:
     """Every grounded distortion in text order. A box belongs to the label before it; the type
     comes from the label, else from the block heading above it (``"Motion blur:"``)."""

@@ -125,9 +125,10 @@ def test_a_job_not_done_yet_is_a_failed_precondition_naming_it(stack):
 
 
 def test_the_mllm_answers_through_the_perception_prompt_when_chosen(stack):
+    job_id = done_job(stack)  # reported by the default model
     vlm = ScriptedVlm("C.<|im_end|>")
     stack.container.deps.vlm, stack.container.deps.model_choice = vlm, "mllm"
-    resp = ask(stack, job_id=done_job(stack))
+    resp = ask(stack, job_id=job_id)
     assert (resp.model, resp.letter, resp.option) == ("idetex_vlm", "C", "Noise")
     assert resp.prompt_version == "mipi2025-v1"
     assert vlm.prompts == [perception_prompt(TYPE_Q, TYPE_OPTIONS)]
@@ -135,8 +136,9 @@ def test_the_mllm_answers_through_the_perception_prompt_when_chosen(stack):
 
 @pytest.mark.parametrize("reply,why", [(None, "unavailable"), ("I cannot tell.", "names no option")])
 def test_the_default_model_answers_when_the_mllm_cannot(stack, reply, why):
+    job_id = done_job(stack)
     stack.container.deps.vlm, stack.container.deps.model_choice = ScriptedVlm(reply), "both"
-    resp = ask(stack, job_id=done_job(stack))
+    resp = ask(stack, job_id=job_id)
     assert (resp.model, resp.letter) == ("idetex_lite", "B")
     assert why in resp.explanation
 

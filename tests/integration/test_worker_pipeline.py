@@ -113,6 +113,26 @@ def test_an_upload_is_processed_by_the_worker_through_triton(api: Container, cel
         assert rows == len(view.report.distortions)
 
 
+def test_a_quality_question_is_answered_from_the_real_models_report(api: Container, celery_worker: Any):
+    """AskQuality on a job the worker ran through Triton: a type question picks a type the model
+    reported (or says none of the options was found); the answer names the default model."""
+    from service.domain.taxonomy import DISTORTIONS as TYPES
+
+    merchant_id, _ = api.create_merchant("Question shop")
+    result = api.submit(SubmitImage(merchant_id=merchant_id, product_id="sku-q", image=real_photo()))
+    view = api.wait_for_report(merchant_id, result.job_id, WAIT_S)
+    assert view.status == "DONE" and view.report is not None, celery_worker.log()
+    found = {d.type for d in view.report.distortions if not d.expected}
+    asked = api.ask_quality(
+        merchant_id, result.job_id, "What type of distortion is present in this image?", list(TYPES)
+    )
+    assert asked.model == "idetex_lite" and asked.job_id == result.job_id
+    if found:
+        assert asked.answer.status == "ANSWERED" and TYPES[asked.answer.index] in found
+    else:
+        assert asked.answer.status == "OUT_OF_SCOPE"
+
+
 def test_a_repeat_upload_returns_the_stored_report_without_a_new_task(api: Container):
     """The same bytes and profile again: same job, already DONE, no second attempt."""
     merchant_id, _ = api.create_merchant("Repeat shop")

@@ -273,3 +273,42 @@ def test_arbitrary_text_never_breaks_the_parser(text):
         assert 0 <= x1 <= x2 <= 1000 and 0 <= y1 <= y2 <= 1000
         assert m.distortion is None or m.distortion in DISTORTIONS
     assert parse_choice(text, 4) in (None, 0, 1, 2, 3)
+
+
+# ---------------------------------------------------------------- the service's own descriptions
+
+
+report_distortions = st.lists(
+    st.builds(
+        lambda t, s, box, key: (t, s, box, key),
+        st.sampled_from(DISTORTIONS),
+        st.sampled_from(SEVERITIES),
+        st.tuples(st.integers(0, 399), st.integers(0, 299), st.integers(1, 400), st.integers(1, 300)).map(
+            lambda b: (min(b[0], b[2] - 1), min(b[1], b[3] - 1), b[2], b[3])
+        ),
+        st.booleans(),
+    ),
+    max_size=6,
+    unique_by=lambda d: (d[0], d[2]),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(found=report_distortions, grade=st.sampled_from(GRADES))
+def test_the_services_grounded_description_parses_back_to_its_report(found, grade):
+    """A report's description in the ViDA format reads back to the report's distortions (on the
+    0-1000 scale), key distortions and grade: what the challenge scorer extracts from it."""
+    from service.domain.description import build_description
+    from service.domain.findings import ReportDistortion
+    from service.domain.measures import ImageStats
+
+    items = [ReportDistortion(t, s, box, 0.9, key, "in the image", "it shows") for t, s, box, key in found]
+    stats = ImageStats(120.0, 50.0, 30.0, 0.1, (128, 128, 128), 10.0)
+    text = build_description(items, grade, 400, 300, "JPEG", 90, stats).grounded
+    parsed = parse_description(text)
+    want = Counter((d.type, d.severity, from_pixels(d.box, 400, 300)) for d in items)
+    assert _ours(parsed.mentions) == want
+    assert _ours(parsed.keys) == Counter(
+        (d.type, d.severity, from_pixels(d.box, 400, 300)) for d in items if d.key
+    )
+    assert parsed.grade == grade

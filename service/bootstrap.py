@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import ask, handlers
+from service import ask, handlers, webhooks
 from service.adapters.blobs import LocalBlobStore, blob_store_from_url
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
@@ -133,8 +133,50 @@ class Container:
     def fail_job(self, job_id: str, code: str, message: str) -> str:
         return handlers.fail_job(self.deps, job_id, code, message)
 
-    def deliver_webhook(self, job_id: str, webhook_id: str) -> Any:
-        return handlers.deliver_webhook(self.deps, job_id, webhook_id)
+    def deliver_webhook(
+        self, endpoint_id: str, webhook_id: str, event: str, subject_id: str, attempt: int = 1
+    ) -> webhooks.DeliveryOutcome:
+        return webhooks.deliver(self.deps, endpoint_id, webhook_id, event, subject_id, attempt)
+
+    def requeue_job_webhooks(self, job_id: str) -> int:
+        return webhooks.requeue_job_event(self.deps, job_id)
+
+    def release_due_webhook_retries(self) -> int:
+        return webhooks.release_due_retries(self.deps)
+
+    def create_webhook(
+        self, merchant_id: str, url: str, events: Sequence[str] | None = None
+    ) -> webhooks.EndpointView:
+        return webhooks.create_endpoint(self.deps, merchant_id, url, events)
+
+    def list_webhooks(self, merchant_id: str) -> list[webhooks.EndpointView]:
+        return webhooks.list_endpoints(self.deps, merchant_id)
+
+    def update_webhook(
+        self,
+        merchant_id: str,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        enabled: bool | None = None,
+    ) -> webhooks.EndpointView:
+        return webhooks.update_endpoint(
+            self.deps, merchant_id, endpoint_id, url=url, events=events, enabled=enabled
+        )
+
+    def delete_webhook(self, merchant_id: str, endpoint_id: str) -> None:
+        webhooks.delete_endpoint(self.deps, merchant_id, endpoint_id)
+
+    def list_webhook_deliveries(
+        self, merchant_id: str, endpoint_id: str = "", webhook_id: str = "", limit: int = 100
+    ) -> list[webhooks.DeliveryView]:
+        return webhooks.list_deliveries(
+            self.deps, merchant_id, endpoint_id=endpoint_id, webhook_id=webhook_id, limit=limit
+        )
+
+    def redeliver_webhook(self, merchant_id: str, webhook_id: str) -> int:
+        return webhooks.redeliver(self.deps, merchant_id, webhook_id)
 
     def set_model_choice(self, merchant_id: str, model_choice: str | None) -> None:
         handlers.set_model_choice(self.deps, merchant_id, model_choice)
@@ -221,6 +263,7 @@ def build(
         api_key_pepper=settings.api_key_pepper,
         webhook_sender=HttpWebhookSender(settings.webhook_timeout_s),
         webhook_allow_private=settings.webhook_allow_private,
+        webhook_schedule_s=settings.webhook_schedule(),
         postprocess_params=params,
         poll_interval_s=settings.sync_poll_interval_s,
         max_attempts=settings.task_max_retries + 3,

@@ -20,7 +20,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    status: int = args.func(args, settings)
+    from service.domain.errors import DomainError
+
+    try:
+        status: int = args.func(args, settings)
+    except DomainError as err:  # a bad id, URL or choice: one line, not a traceback
+        print(f"error: {err.code}: {err.message}", file=sys.stderr)
+        return 2
     return status
 
 
@@ -76,6 +82,32 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("merchant_id")
     c.add_argument("model_choice", choices=("default", "mllm", "both", "inherit"))
     c.set_defaults(func=cmd_merchant_set_model)
+
+    p = sub.add_parser("webhook", help="manage a merchant's webhook endpoints and deliveries")
+    wsub = p.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    c = wsub.add_parser("add", help="add an endpoint and print its id and secret")
+    c.add_argument("merchant_id")
+    c.add_argument("url")
+    c.add_argument("--events", default="", help="comma-separated events (default: all)")
+    c.set_defaults(func=cmd_webhook)
+    c = wsub.add_parser("list", help="the merchant's endpoints")
+    c.add_argument("merchant_id")
+    c.set_defaults(func=cmd_webhook)
+    for action in ("enable", "disable", "remove"):
+        c = wsub.add_parser(action, help=f"{action} an endpoint")
+        c.add_argument("merchant_id")
+        c.add_argument("endpoint_id")
+        c.set_defaults(func=cmd_webhook)
+    c = wsub.add_parser("deliveries", help="delivery attempts, newest first")
+    c.add_argument("merchant_id")
+    c.add_argument("--endpoint", default="")
+    c.add_argument("--message", default="", help="a webhook-id")
+    c.add_argument("--limit", type=int, default=20)
+    c.set_defaults(func=cmd_webhook)
+    c = wsub.add_parser("redeliver", help="queue a logged message again")
+    c.add_argument("merchant_id")
+    c.add_argument("webhook_id")
+    c.set_defaults(func=cmd_webhook)
 
     p = sub.add_parser("predict", help="run every image of a folder through Triton; write predictions JSON")
     p.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
@@ -145,6 +177,45 @@ def cmd_merchant_create(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         container.close()
     print(f"merchant_id: {merchant_id}\napi_key: {api_key}\n(the key is shown once; it is stored hashed)")
+    return 0
+
+
+def cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import build
+    from service.serve import prepare
+
+    prepare(settings)
+    container = build(settings)
+    try:
+        action = args.webhook_command
+        if action == "add":
+            events = [e for e in args.events.split(",") if e.strip()] or None
+            view = container.create_webhook(args.merchant_id, args.url, events)
+            print(f"endpoint_id: {view.id}\nsecret: {view.secret}\nevents: {', '.join(view.events)}")
+        elif action == "list":
+            for v in container.list_webhooks(args.merchant_id):
+                state = "enabled" if v.enabled else f"disabled ({v.disabled_reason})"
+                print(f"{v.id}  {v.url}  [{', '.join(v.events)}]  {state}")
+        elif action in ("enable", "disable"):
+            container.update_webhook(args.merchant_id, args.endpoint_id, enabled=action == "enable")
+            print(f"{args.endpoint_id} {action}d")
+        elif action == "remove":
+            container.delete_webhook(args.merchant_id, args.endpoint_id)
+            print(f"{args.endpoint_id} removed")
+        elif action == "deliveries":
+            for d in container.list_webhook_deliveries(
+                args.merchant_id, args.endpoint, args.message, args.limit
+            ):
+                latency = "-" if d.latency_ms is None else f"{d.latency_ms:.0f} ms"
+                print(
+                    f"{d.delivered_at:%Y-%m-%d %H:%M:%S}  {d.webhook_id}  #{d.attempt}  {d.event}  "
+                    f"{d.status_code or '-'}  {d.outcome}  {latency}  {d.error or ''}"
+                )
+        elif action == "redeliver":
+            container.redeliver_webhook(args.merchant_id, args.webhook_id)
+            print(f"{args.webhook_id} queued again")
+    finally:
+        container.close()
     return 0
 
 

@@ -2,7 +2,7 @@
 
 The gRPC servicer, the Celery tasks and the CLI call these through bootstrap.Container;
 none of them touch SQL, files or Triton directly. Jobs live here; merchants and webhook
-delivery in service.merchants and service.notify (re-exported below).
+delivery in service.merchants and service.webhooks (re-exported below).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from service.merchants import (
     set_model_choice,
     webhook_secret,
 )
-from service.notify import deliver_webhook, enqueue_webhook
 from service.views import JobView, decode_page_token, encode_page_token, job_view
+from service.webhooks import enqueue_webhook
 
 __all__ = [
     "Deps",
@@ -44,7 +44,6 @@ __all__ = [
     "SubmitResult",
     "authenticate",
     "create_merchant",
-    "deliver_webhook",
     "fail_job",
     "get_job",
     "issue_api_key",

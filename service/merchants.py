@@ -6,10 +6,11 @@ import uuid
 
 from service import credentials
 from service.adapters import webhook as wh
-from service.adapters.db import Merchant
+from service.adapters.db import Merchant, WebhookEndpoint
 from service.deps import Deps
 from service.domain.errors import InvalidRequest, NotFound
 from service.settings import MODEL_CHOICES
+from service.webhooks import DEFAULT_EVENTS
 
 
 def _check_choice(model_choice: str | None) -> None:
@@ -35,12 +36,21 @@ def create_merchant(
             Merchant(
                 id=merchant_id,
                 name=name.strip(),
-                webhook_url=webhook_url or None,
-                webhook_secret=wh.generate_secret(),
                 model_choice=model_choice,
             )
         )
         uow.repo.flush()
+        if webhook_url:
+            uow.repo.add(
+                WebhookEndpoint(
+                    id=str(uuid.uuid4()),
+                    merchant_id=merchant_id,
+                    url=webhook_url,
+                    secret=wh.generate_secret(),
+                    events=",".join(DEFAULT_EVENTS),
+                    enabled=True,
+                )
+            )
         api_key, row = credentials.new_api_key(merchant_id, deps.api_key_pepper)
         uow.repo.add(row)
         uow.commit()
@@ -70,12 +80,13 @@ def issue_api_key(deps: Deps, merchant_id: str) -> str:
 
 
 def webhook_secret(deps: Deps, merchant_id: str) -> str | None:
-    """The merchant's `whsec_...` secret, for verifying deliveries."""
+    """The `whsec_...` secret of the merchant's first webhook endpoint (None without one)."""
     with deps.uow() as uow:
         merchant = uow.repo.merchant(merchant_id)
         if merchant is None:
             raise NotFound(f"no merchant {merchant_id}")
-        return merchant.webhook_secret
+        endpoints = uow.repo.endpoints(merchant_id)
+        return endpoints[0].secret if endpoints else None
 
 
 def authenticate(deps: Deps, api_key: str) -> str:

@@ -66,7 +66,8 @@ class Settings:
     stale_pending_s: int = 3600
     stale_check_interval_s: int = 60
     webhook_timeout_s: float = 5.0
-    webhook_max_retries: int = 8
+    webhook_schedule_s: str = "0,5,300,1800,7200,18000,36000,36000"
+    webhook_sweep_interval_s: float = 10.0
     webhook_allow_private: bool = False
     log_level: str = "INFO"
 
@@ -85,6 +86,19 @@ class Settings:
         settings = cls(**values)  # type: ignore[arg-type]
         settings.validate()
         return settings
+
+    def webhook_schedule(self) -> tuple[float, ...]:
+        """IDETEX_WEBHOOK_SCHEDULE_S as the delay before each attempt (its length: the attempts)."""
+        try:
+            delays = tuple(float(v) for v in self.webhook_schedule_s.split(",") if v.strip())
+        except ValueError:
+            delays = ()
+        if not delays or any(d < 0 for d in delays):
+            raise SettingsError(
+                f"{env_name('webhook_schedule_s')} must be comma-separated non-negative seconds, "
+                f"got {self.webhook_schedule_s!r}"
+            )
+        return delays
 
     def profile_choices(self) -> dict[str, str]:
         """IDETEX_PROFILE_MODEL_CHOICE as {profile: choice}."""
@@ -112,6 +126,7 @@ class Settings:
         if self.model_choice not in MODEL_CHOICES:
             raise SettingsError(f"{env_name('model_choice')} must be one of {', '.join(MODEL_CHOICES)}")
         self.profile_choices()  # raises for a malformed map
+        self.webhook_schedule()
         if self.vlm_family not in ("qwen2-vl", "internvl"):
             raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
         if self.environment == "production":

@@ -38,10 +38,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "max_retries": settings.task_max_retries,
                 "retry_backoff_max": settings.task_retry_backoff_max_s,
             },
-            DELIVER_WEBHOOK: {
-                "max_retries": settings.webhook_max_retries,
-                "retry_backoff_max": settings.task_retry_backoff_max_s,
-            },
+            # no Celery retries: service.webhooks schedules each next attempt itself
+            DELIVER_WEBHOOK: {"max_retries": 0},
         },
     }
     if settings.broker_url.startswith(("sqla+", "sqlalchemy+")):

@@ -17,7 +17,6 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
 from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
-from service.adapters.webhook import WebhookDeliveryFailed
 from service.bootstrap import Container, build
 from service.domain.errors import InferenceUnavailable
 from service.settings import Settings
@@ -75,6 +74,26 @@ def _start_stale_job_sweeper(**_: Any) -> None:
     threading.Thread(target=sweep, name="stale-job-sweeper", daemon=True).start()
 
 
+@worker_ready.connect
+def _start_webhook_retry_sweeper(**_: Any) -> None:
+    """Every IDETEX_WEBHOOK_SWEEP_INTERVAL_S, queue the webhook retries that are due."""
+    interval = Settings.from_env().webhook_sweep_interval_s
+    if interval <= 0:
+        return
+
+    def sweep() -> None:
+        while True:
+            try:
+                released = container().release_due_webhook_retries()
+                if released:
+                    log.info("queued %d due webhook retries", released)
+            except Exception:
+                log.exception("webhook retry sweep failed")
+            time.sleep(interval)
+
+    threading.Thread(target=sweep, name="webhook-retry-sweeper", daemon=True).start()
+
+
 @worker_process_shutdown.connect
 def _before_exit(**_: Any) -> None:
     if _container is not None and _container_pid == os.getpid():
@@ -109,14 +128,14 @@ def process_image(self: Task, job_id: str) -> str:
     return container().process_job(job_id, final_attempt=final_attempt)
 
 
-@app.task(
-    name=DELIVER_WEBHOOK,
-    bind=True,
-    autoretry_for=(WebhookDeliveryFailed,),
-    retry_backoff=True,
-    retry_jitter=True,
-)
-def deliver_webhook(self: Task, job_id: str, webhook_id: str) -> int | None:
-    """One signed delivery attempt; a non-2xx answer is retried with backoff."""
-    result = container().deliver_webhook(job_id, webhook_id)
-    return None if result is None else result.status_code
+@app.task(name=DELIVER_WEBHOOK, bind=True)
+def deliver_webhook(
+    self: Task, endpoint_id: str, webhook_id: str, event: str = "", subject_id: str = "", attempt: int = 1
+) -> str:
+    """One signed delivery attempt; the next one (if any) is scheduled by the service layer:
+    a delayed message for short delays, a webhook_retries row for the sweeper otherwise."""
+    if not event:  # a message queued before endpoints existed: (job_id, webhook_id)
+        job_id = endpoint_id
+        log.warning("legacy webhook message %s for job %s: queued again per endpoint", webhook_id, job_id)
+        return f"requeued {container().requeue_job_webhooks(job_id)}"
+    return container().deliver_webhook(endpoint_id, webhook_id, event, subject_id, attempt).outcome

@@ -132,17 +132,55 @@ class DistortionRow(Base):
     key: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class WebhookEndpoint(Base):
+    """A merchant's webhook destination, its signing secret and the events it subscribes to."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(200))
+    events: Mapped[str] = mapped_column(String(400))  # comma-separated event types
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class WebhookRetry(Base):
+    """A delivery attempt due later than a broker should hold a delayed message; the workers'
+    sweeper claims it (by deleting the row) when it is due and queues the attempt."""
+
+    __tablename__ = "webhook_retries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(String(64))
+    endpoint_id: Mapped[str] = mapped_column(String(36))
+    event: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+
+
 class WebhookDelivery(Base):
+    """One delivery attempt of one message (webhook_id) to one endpoint."""
+
     __tablename__ = "webhook_deliveries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     webhook_id: Mapped[str] = mapped_column(String(64), index=True)
-    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
     attempt: Mapped[int] = mapped_column(Integer)
     status_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     delivered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    endpoint_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    event: Mapped[str | None] = mapped_column(String(40))
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str | None] = mapped_column(String(16))  # delivered | retry | failed | disabled | refused
+    subject_id: Mapped[str | None] = mapped_column(String(64))  # the job (or audit) the event is about
 
 
 def make_engine(database_url: str) -> Engine:

@@ -19,6 +19,7 @@ class TaskMessage:
     name: str
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    countdown: float = 0.0  # seconds before a worker may run it (short delays only)
 
 
 class TaskPublisher(abc.ABC):
@@ -39,7 +40,9 @@ class CeleryPublisher(TaskPublisher):
         self.connect_timeout_s = connect_timeout_s
 
     def publish(self, message: TaskMessage) -> None:
-        self.app.send_task(message.name, args=list(message.args), kwargs=message.kwargs)
+        self.app.send_task(
+            message.name, args=list(message.args), kwargs=message.kwargs, countdown=message.countdown or None
+        )
 
     def is_ready(self) -> bool:
         try:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from service.adapters.db import ApiKey, DistortionRow, Job, Merchant, ReportRow, WebhookDelivery
+from service.adapters.db import (
+    ApiKey,
+    DistortionRow,
+    Job,
+    Merchant,
+    ReportRow,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookRetry,
+)
 
 
 @dataclass(frozen=True)
@@ -150,3 +159,45 @@ class Repository:
     def deliveries(self, job_id: str) -> list[WebhookDelivery]:
         stmt = select(WebhookDelivery).where(WebhookDelivery.job_id == job_id).order_by(WebhookDelivery.id)
         return list(self.session.scalars(stmt))
+
+    # ------------------------------------------------------------ webhooks
+
+    def delete(self, row: object) -> None:
+        self.session.delete(row)
+
+    def endpoint(self, endpoint_id: str) -> WebhookEndpoint | None:
+        return self.session.get(WebhookEndpoint, endpoint_id)
+
+    def endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
+        stmt = (
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.merchant_id == merchant_id)
+            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+        )
+        return list(self.session.scalars(stmt))
+
+    def merchant_deliveries(
+        self, merchant_id: str, endpoint_id: str = "", webhook_id: str = "", limit: int = 100
+    ) -> list[WebhookDelivery]:
+        """A merchant's delivery attempts, newest first."""
+        stmt = (
+            select(WebhookDelivery)
+            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+            .where(WebhookEndpoint.merchant_id == merchant_id)
+        )
+        if endpoint_id:
+            stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
+        if webhook_id:
+            stmt = stmt.where(WebhookDelivery.webhook_id == webhook_id)
+        return list(self.session.scalars(stmt.order_by(WebhookDelivery.id.desc()).limit(limit)))
+
+    def due_retries(self, now: dt.datetime, limit: int) -> list[WebhookRetry]:
+        stmt = (
+            select(WebhookRetry).where(WebhookRetry.due_at <= now).order_by(WebhookRetry.due_at).limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def claim_retry(self, retry_id: int) -> bool:
+        """Delete the row; True only for the one session whose delete removed it."""
+        result = self.session.execute(delete(WebhookRetry).where(WebhookRetry.id == retry_id))
+        return bool(getattr(result, "rowcount", 0) == 1)

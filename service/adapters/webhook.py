@@ -106,6 +106,7 @@ def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve
 class DeliveryResult:
     status_code: int | None  # None when no HTTP answer came back
     error: str | None  # None on a 2xx answer
+    headers: Mapping[str, str] | None = None  # response headers the retry policy reads (lower-case)
 
     @property
     def ok(self) -> bool:
@@ -168,7 +169,8 @@ class HttpWebhookSender(WebhookSender):
             response.read(self.max_response_bytes)
             status = int(response.status)
             error = None if 200 <= status < 300 else f"HTTP {status} {response.reason}"
-            return DeliveryResult(status, error)
+            kept = {k.lower(): v for k, v in response.getheaders() if k.lower() == "retry-after"}
+            return DeliveryResult(status, error, kept)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             return DeliveryResult(None, f"{type(exc).__name__}: {exc}")
         finally:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from service.ask import AskResult
     from service.domain.report import ImageFacts, Report
     from service.views import JobView
+    from service.webhooks import DeliveryView, EndpointView
 
 DEFAULT_PAGE_SIZE: Final = 20
 MAX_PAGE_SIZE: Final = 100
@@ -207,4 +208,30 @@ def answer_to_pb(result: AskResult, options: Sequence[str]) -> pb.AskQualityResp
         model=result.model,
         job_id=result.job_id,
         prompt_version=result.prompt_version,
+    )
+
+
+def webhook_to_pb(view: EndpointView) -> pb.Webhook:
+    return pb.Webhook(
+        id=view.id,
+        url=view.url,
+        events=list(view.events),
+        enabled=view.enabled,
+        disabled_reason=view.disabled_reason or "",
+        created_at=timestamp(view.created_at),
+        secret=view.secret,
+    )
+
+
+def delivery_to_pb(view: DeliveryView) -> pb.WebhookDelivery:
+    return pb.WebhookDelivery(
+        webhook_id=view.webhook_id,
+        endpoint_id=view.endpoint_id or "",
+        event=view.event or "",
+        attempt=view.attempt,
+        status_code=view.status_code or 0,
+        latency_ms=float(view.latency_ms or 0.0),
+        outcome=view.outcome or "",
+        error=view.error or "",
+        delivered_at=timestamp(view.delivered_at),
     )

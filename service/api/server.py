@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from service.adapters.repository import ListFilter
     from service.ask import AskResult
     from service.views import JobView
+    from service.webhooks import DeliveryView, EndpointView
 
 FINISHED: Final = frozenset({"DONE", "FAILED"})
 NO_DEADLINE_S: Final = 10**7  # grpc reports a far-future deadline when the client set none
@@ -43,6 +44,30 @@ class Backend(Protocol):
     def ask_quality(
         self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
     ) -> AskResult: ...
+
+    def create_webhook(
+        self, merchant_id: str, url: str, events: Sequence[str] | None = None
+    ) -> EndpointView: ...
+
+    def list_webhooks(self, merchant_id: str) -> list[EndpointView]: ...
+
+    def update_webhook(
+        self,
+        merchant_id: str,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        enabled: bool | None = None,
+    ) -> EndpointView: ...
+
+    def delete_webhook(self, merchant_id: str, endpoint_id: str) -> None: ...
+
+    def list_webhook_deliveries(
+        self, merchant_id: str, endpoint_id: str = "", webhook_id: str = "", limit: int = 100
+    ) -> list[DeliveryView]: ...
+
+    def redeliver_webhook(self, merchant_id: str, webhook_id: str) -> int: ...
 
     def list_jobs(
         self, merchant_id: str, filters: ListFilter, page_token: str, page_size: int
@@ -211,6 +236,63 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             raise InvalidRequest("source", "MISSING", "send a job_id or the image bytes")
         result = self._backend.ask_quality(merchant_id, job_id, request.question, list(request.options))
         return convert.answer_to_pb(result, list(request.options))
+
+    # ------------------------------------------------------------ webhooks
+
+    @grpc_errors
+    def CreateWebhook(self, request: pb.CreateWebhookRequest, context: grpc.ServicerContext) -> pb.Webhook:
+        merchant_id = self._merchant(context)
+        view = self._backend.create_webhook(merchant_id, request.url, list(request.events) or None)
+        return convert.webhook_to_pb(view)
+
+    @grpc_errors
+    def ListWebhooks(
+        self, request: pb.ListWebhooksRequest, context: grpc.ServicerContext
+    ) -> pb.ListWebhooksResponse:
+        merchant_id = self._merchant(context)
+        return pb.ListWebhooksResponse(
+            webhooks=[convert.webhook_to_pb(v) for v in self._backend.list_webhooks(merchant_id)]
+        )
+
+    @grpc_errors
+    def UpdateWebhook(self, request: pb.UpdateWebhookRequest, context: grpc.ServicerContext) -> pb.Webhook:
+        merchant_id = self._merchant(context)
+        view = self._backend.update_webhook(
+            merchant_id,
+            request.id,
+            url=request.url or None,
+            events=list(request.events) or None,
+            enabled=request.enabled if request.HasField("enabled") else None,
+        )
+        return convert.webhook_to_pb(view)
+
+    @grpc_errors
+    def DeleteWebhook(
+        self, request: pb.DeleteWebhookRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteWebhookResponse:
+        self._backend.delete_webhook(self._merchant(context), request.id)
+        return pb.DeleteWebhookResponse()
+
+    @grpc_errors
+    def ListWebhookDeliveries(
+        self, request: pb.ListWebhookDeliveriesRequest, context: grpc.ServicerContext
+    ) -> pb.ListWebhookDeliveriesResponse:
+        merchant_id = self._merchant(context)
+        views = self._backend.list_webhook_deliveries(
+            merchant_id, request.endpoint_id, request.webhook_id, request.limit or 100
+        )
+        return pb.ListWebhookDeliveriesResponse(deliveries=[convert.delivery_to_pb(v) for v in views])
+
+    @grpc_errors
+    def RedeliverWebhook(
+        self, request: pb.RedeliverWebhookRequest, context: grpc.ServicerContext
+    ) -> pb.RedeliverWebhookResponse:
+        merchant_id = self._merchant(context)
+        if not request.webhook_id:
+            raise InvalidRequest("webhook_id", "MISSING", "webhook_id is required")
+        return pb.RedeliverWebhookResponse(
+            queued=self._backend.redeliver_webhook(merchant_id, request.webhook_id)
+        )
 
     # --------------------------------------------------------------- helpers
 

@@ -137,6 +137,9 @@ def worker_env(database_url: str, broker_url: str, blob_dir: Path) -> dict[str, 
         "IDETEX_TASK_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
         "IDETEX_WEBHOOK_ALLOW_PRIVATE": "1",
         "IDETEX_WEBHOOK_TIMEOUT_S": "3",
+        # the Standard Webhooks schedule compressed: immediately, then 0.5 s, 0.5 s, 0.5 s
+        "IDETEX_WEBHOOK_SCHEDULE_S": "0,0.5,0.5,0.5",
+        "IDETEX_WEBHOOK_SWEEP_INTERVAL_S": "0.5",
     }
 
 

@@ -51,7 +51,10 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 outer.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(outer.statuses.pop(0) if outer.statuses else 204)
+                status = outer.statuses.pop(0) if outer.statuses else 204
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("Retry-After", "1")
                 self.end_headers()
 
             def log_message(self, *args: object) -> None:
@@ -145,26 +148,52 @@ def test_a_repeat_upload_returns_the_stored_report_without_a_new_task(api: Conta
 
 
 def test_the_merchant_webhook_is_signed_retried_and_logged(api: Container, receiver: Receiver):
-    """A 500 from the merchant is retried with backoff; both attempts are logged; the signature verifies."""
-    receiver.statuses = [500]
+    """The receiver fails (500), throttles (429, Retry-After: 1) and recovers: three attempts with
+    one webhook-id and one body, the 429 honoured, each attempt logged with its status and latency;
+    the signature verifies with the standardwebhooks reference library."""
+    from standardwebhooks.webhooks import Webhook
+
+    receiver.statuses = [500, 429]
     merchant_id, _ = api.create_merchant("Hooked shop", webhook_url=receiver.url)
     data = imagefactory.jpeg_bytes(imagefactory.gradient(500, 400))
     job_id = api.submit(SubmitImage(merchant_id=merchant_id, image=data)).job_id
     assert api.wait_for_report(merchant_id, job_id, WAIT_S).status == "DONE"
-    receiver.wait_for(2, WAIT_S)
+    receiver.wait_for(3, WAIT_S)
     secret = api.webhook_secret(merchant_id)
     assert secret is not None
-    (h1, b1), (h2, b2) = receiver.requests[:2]
-    assert h1["webhook-id"] == h2["webhook-id"] and b1 == b2
-    assert verify(secret, h2, b2, now=int(time.time()))
-    assert b'"type":"report.completed"' in b2 and job_id.encode() in b2
+    (h1, b1), (h2, b2), (h3, b3) = receiver.requests[:3]
+    assert h1["webhook-id"] == h2["webhook-id"] == h3["webhook-id"] and b1 == b2 == b3
+    assert verify(secret, h3, b3, now=int(time.time()))
+    event = Webhook(secret).verify(b3, h3)
+    assert event["type"] == "report.completed" and event["data"]["job_id"] == job_id
 
-    def logged() -> list[tuple[int, int | None]]:
-        with api.deps.uow() as uow:
-            return [(d.attempt, d.status_code) for d in uow.repo.deliveries(job_id)]
+    def logged() -> list[tuple[int, int | None, str | None]]:
+        return [
+            (d.attempt, d.status_code, d.outcome) for d in reversed(api.list_webhook_deliveries(merchant_id))
+        ]
 
-    wait_until(lambda: len(logged()) >= 2, 10, "the delivery log")
-    assert logged() == [(1, 500), (2, 204)]
+    wait_until(lambda: len(logged()) >= 3, 10, "the delivery log")
+    assert logged() == [(1, 500, "retry"), (2, 429, "retry"), (3, 204, "delivered")]
+    attempts = list(reversed(api.list_webhook_deliveries(merchant_id)))
+    assert all(a.latency_ms is not None for a in attempts)
+    assert (attempts[2].delivered_at - attempts[1].delivered_at).total_seconds() >= 0.9  # Retry-After: 1
+
+
+def test_a_gone_endpoint_is_disabled_and_gets_nothing_more(api: Container, receiver: Receiver):
+    """410 Gone disables the endpoint at once; the next job queues no delivery to it."""
+    receiver.statuses = [410]
+    merchant_id, _ = api.create_merchant("Gone shop", webhook_url=receiver.url)
+    data = imagefactory.jpeg_bytes(imagefactory.gradient(510, 400))
+    job_id = api.submit(SubmitImage(merchant_id=merchant_id, image=data)).job_id
+    assert api.wait_for_report(merchant_id, job_id, WAIT_S).status == "DONE"
+    wait_until(lambda: not api.list_webhooks(merchant_id)[0].enabled, WAIT_S, "the endpoint to be disabled")
+    second = imagefactory.jpeg_bytes(imagefactory.gradient(520, 400))
+    other = api.submit(SubmitImage(merchant_id=merchant_id, image=second)).job_id
+    assert api.wait_for_report(merchant_id, other, WAIT_S).status == "DONE"
+    time.sleep(1.0)
+    assert len(receiver.requests) == 1
+    (log,) = api.list_webhook_deliveries(merchant_id)
+    assert (log.status_code, log.outcome) == (410, "disabled")
 
 
 def test_triton_down_is_retried_then_the_job_fails_with_a_code(

@@ -20,11 +20,12 @@ def test_reliability_options_are_on():
 
 
 def test_retry_limits_come_from_settings():
-    """max_retries and the backoff cap of both tasks follow the settings."""
-    s = Settings(task_max_retries=3, webhook_max_retries=4, task_retry_backoff_max_s=9)
+    """Image tasks retry as the settings say; webhook tasks never retry through Celery (the
+    service schedules each next attempt on the Standard Webhooks schedule)."""
+    s = Settings(task_max_retries=3, task_retry_backoff_max_s=9)
     annotations = celery_config(s)["task_annotations"]
     assert annotations[PROCESS_IMAGE] == {"max_retries": 3, "retry_backoff_max": 9}
-    assert annotations[DELIVER_WEBHOOK] == {"max_retries": 4, "retry_backoff_max": 9}
+    assert annotations[DELIVER_WEBHOOK] == {"max_retries": 0}
 
 
 def test_the_embedded_broker_polls_quickly_and_create_engine_gets_only_engine_options():

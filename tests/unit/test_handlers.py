@@ -6,7 +6,6 @@ The model is a fake that subclasses the Inference port and answers contract-shap
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 import boto3
 import numpy as np
@@ -19,9 +18,9 @@ from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
 from service.adapters.db import ApiKey, DistortionRow, Job, make_engine, migrate
 from service.adapters.inference import Inference
 from service.adapters.pixels import FileHandoff
-from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE, InMemoryPublisher, TaskMessage
+from service.adapters.publisher import PROCESS_IMAGE, InMemoryPublisher, TaskMessage
 from service.adapters.unit_of_work import sql_unit_of_work_factory
-from service.adapters.webhook import DeliveryResult, WebhookDeliveryFailed, WebhookSender, verify
+from service.adapters.webhook import DeliveryResult, WebhookSender
 from service.domain.errors import (
     BadImage,
     ImageTooLarge,
@@ -378,45 +377,6 @@ def test_api_keys_authenticate_their_merchant_and_are_stored_hashed(env):
         uow.commit()
     with pytest.raises(Unauthenticated):
         handlers.authenticate(deps, api_key)
-
-
-def test_done_job_sends_a_signed_webhook_and_logs_each_attempt(env):
-    """A merchant with a webhook gets a verifiable delivery; a 500 is logged and raised for retry."""
-    deps, publisher, _, sender = env
-    merchant_id, _ = handlers.create_merchant(deps, "Hooked", webhook_url="http://127.0.0.1:9/hook")
-    job_id = submit(deps, merchant_id).job_id
-    publisher.sent.pop(0)
-    handlers.process_job(deps, job_id)
-    (message,) = publisher.sent
-    assert message.name == DELIVER_WEBHOOK and message.args[0] == job_id
-    sender.statuses = [500]
-    with pytest.raises(WebhookDeliveryFailed):
-        handlers.deliver_webhook(deps, *message.args)
-    assert handlers.deliver_webhook(deps, *message.args).status_code == 200
-    (_, h1, body1), (_, h2, body2) = sender.sent
-    secret = handlers.webhook_secret(deps, merchant_id)
-    assert verify(secret, h2, body2, now=int(h2["webhook-timestamp"]))
-    assert h1["webhook-id"] == h2["webhook-id"] and body1 == body2
-    event = json.loads(body2)
-    assert event["type"] == "report.completed" and event["data"]["report"]["grade"] == "fair"
-    with deps.uow() as uow:
-        log = [(d.attempt, d.status_code) for d in uow.repo.deliveries(job_id)]
-    assert log == [(1, 500), (2, 200)]
-
-
-def test_private_webhook_destinations_are_refused_and_logged(env):
-    """Without the allow switch a loopback URL is refused, logged, and not retried."""
-    deps, publisher, _, sender = env
-    deps.webhook_allow_private = False
-    merchant_id, _ = handlers.create_merchant(deps, "Sneaky", webhook_url="http://127.0.0.1:9/hook")
-    job_id = submit(deps, merchant_id).job_id
-    run_queued(deps, publisher)
-    (message,) = publisher.sent
-    result = handlers.deliver_webhook(deps, *message.args)
-    assert result is not None and not result.ok and "refused" in (result.error or "")
-    assert sender.sent == []
-    with deps.uow() as uow:
-        assert [d.status_code for d in uow.repo.deliveries(job_id)] == [None]
 
 
 def test_readiness_reports_each_dependency(env):

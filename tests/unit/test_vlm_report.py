@@ -13,7 +13,7 @@ from service.domain.vlm_report import BOTH, MLLM, description_from_text, merge, 
 from service.domain.vlm_text import parse_description
 from service.settings import Settings, SettingsError
 from tests.unit.test_ask_quality import ScriptedVlm
-from tests.unit.test_handlers import env, merchant, run_queued, submit  # noqa: F401 (fixtures)
+from tests.unit.test_handlers import run_queued, submit
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "vida-mipi-baseline" / "description.json"
 EXPLOSION = next(d for d in json.loads(CORPUS.read_text(encoding="utf-8")) if d["id"] == 3)
@@ -57,7 +57,7 @@ def _job_report(deps, publisher, merchant_id):
     return handlers.get_job(deps, merchant_id, job_id).report
 
 
-def test_a_merchant_on_the_mllm_gets_its_description_boxes_and_grade(env, merchant):  # noqa: F811
+def test_a_merchant_on_the_mllm_gets_its_description_boxes_and_grade(env, merchant):
     deps, publisher, inference, _ = env
     handlers.set_model_choice(deps, merchant, "mllm")
     deps.vlm = ScriptedVlm(EXPLOSION["pred_ans"])
@@ -68,7 +68,7 @@ def test_a_merchant_on_the_mllm_gets_its_description_boxes_and_grade(env, mercha
     assert deps.vlm.prompts[0].task == "description"
 
 
-def test_both_merges_the_mllm_description_with_the_default_models_boxes(env, merchant):  # noqa: F811
+def test_both_merges_the_mllm_description_with_the_default_models_boxes(env, merchant):
     deps, publisher, inference, _ = env
     deps.model_choice, deps.vlm = "both", ScriptedVlm(EXPLOSION["pred_ans"])
     report = _job_report(deps, publisher, merchant)
@@ -78,7 +78,7 @@ def test_both_merges_the_mllm_description_with_the_default_models_boxes(env, mer
 
 
 @pytest.mark.parametrize("reply", [None, "I am not sure what this image shows."])
-def test_the_default_model_reports_when_the_mllm_cannot(env, merchant, reply):  # noqa: F811
+def test_the_default_model_reports_when_the_mllm_cannot(env, merchant, reply):
     deps, publisher, inference, _ = env
     deps.profile_model_choice, deps.vlm = {"default": "mllm"}, ScriptedVlm(reply)
     report = _job_report(deps, publisher, merchant)
@@ -86,7 +86,7 @@ def test_the_default_model_reports_when_the_mllm_cannot(env, merchant, reply):  
     assert [d.type for d in report.distortions] == ["Underexposure"]
 
 
-def test_a_merchant_choice_wins_over_its_profile_and_the_global_one(env, merchant):  # noqa: F811
+def test_a_merchant_choice_wins_over_its_profile_and_the_global_one(env, merchant):
     deps, *_ = env
     deps.model_choice, deps.profile_model_choice = "mllm", {"ebay": "both"}
     assert deps.choose_model(None, "generic") == "mllm"

@@ -1,0 +1,30 @@
+"""Schema migrations keep existing data: a merchant's single webhook URL becomes its first endpoint."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from service.adapters.db import make_engine, migrate
+
+
+def test_the_legacy_webhook_url_becomes_an_endpoint_with_the_same_secret(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(url, "0002")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO merchants (id, name, webhook_url, webhook_secret, created_at) "
+                "VALUES ('m1', 'Old shop', 'https://hooks.example.com/h', 'whsec_c2VjcmV0', '2026-01-01'),"
+                " ('m2', 'No hook', NULL, NULL, '2026-01-01')"
+            )
+        )
+    migrate(url)
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.text("SELECT merchant_id, url, secret, events, enabled FROM webhook_endpoints")
+        ).fetchall()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("m1", "https://hooks.example.com/h", "whsec_c2VjcmV0", "report.completed,report.failed", 1)
+    ]

@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import ask, handlers, webhooks
-from service.adapters.blobs import LocalBlobStore, blob_store_from_url
+from service import ask, audits, handlers, webhooks
+from service.adapters.blobs import LocalBlobStore, blob_store_from_url, s3_client_factory
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
 from service.adapters.pixels import FileHandoff, NoHandoff, PixelHandoff
 from service.adapters.publisher import CeleryPublisher, TaskPublisher
 from service.adapters.repository import ListFilter
+from service.adapters.s3catalogue import S3Catalogue
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.vlm import NoVisionLanguageModel, TritonVllmModel, VisionLanguageModel
 from service.adapters.webhook import HttpWebhookSender
@@ -137,6 +138,30 @@ class Container:
         self, endpoint_id: str, webhook_id: str, event: str, subject_id: str, attempt: int = 1
     ) -> webhooks.DeliveryOutcome:
         return webhooks.deliver(self.deps, endpoint_id, webhook_id, event, subject_id, attempt)
+
+    # audits
+
+    def start_audit(
+        self, merchant_id: str, source_uri: str, profile: str, destination_uri: str
+    ) -> audits.AuditView:
+        return audits.start_audit(self.deps, merchant_id, source_uri, profile, destination_uri)
+
+    def get_audit(self, merchant_id: str, audit_id: str) -> audits.AuditView:
+        return audits.get_audit(self.deps, merchant_id, audit_id)
+
+    def cancel_audit(self, merchant_id: str, audit_id: str) -> audits.AuditView:
+        return audits.cancel_audit(self.deps, merchant_id, audit_id)
+
+    def resume_audit(self, merchant_id: str, audit_id: str) -> audits.AuditView:
+        return audits.resume_audit(self.deps, merchant_id, audit_id)
+
+    def requeue_stale_audits(self) -> list[str]:
+        return audits.requeue_stale(self.deps, max(self.settings.audit_lease_s * 2, 30.0))
+
+    def audit_step(self, audit_id: str) -> audits.StepResult:
+        return audits.step(
+            self.deps, audit_id, window=self.settings.audit_window, lease_s=self.settings.audit_lease_s
+        )
 
     def requeue_job_webhooks(self, job_id: str) -> int:
         return webhooks.requeue_job_event(self.deps, job_id)
@@ -270,6 +295,7 @@ def build(
         timeout_errors=timeout_errors,
         broker_ready=publisher.is_ready,
         vlm=make_vlm(settings),
+        s3=S3Catalogue(s3_client_factory(settings.s3_endpoint_url, settings.s3_region)),
         model_choice=settings.model_choice,
         profile_model_choice=settings.profile_choices(),
     )

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from service.settings import Settings
 
@@ -108,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("merchant_id")
     c.add_argument("webhook_id")
     c.set_defaults(func=cmd_webhook)
+
+    p = sub.add_parser("audit", help="audit a catalogue in S3 (start, follow, status, cancel, resume)")
+    asub = p.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    c = asub.add_parser("start", help="start an audit and follow it with a progress bar")
+    c.add_argument("merchant_id")
+    c.add_argument("source", help="s3://bucket/prefix, s3://.../manifest.csv or s3://.../manifest.json")
+    c.add_argument("--dest", required=True, help="s3://bucket/prefix for report.csv and summary.json")
+    c.add_argument("--profile", default="default")
+    c.add_argument("--no-follow", action="store_true", help="print the audit id and return")
+    c.set_defaults(func=cmd_audit)
+    for action in ("status", "follow", "cancel", "resume"):
+        c = asub.add_parser(action, help=f"{action} an audit")
+        c.add_argument("merchant_id")
+        c.add_argument("audit_id")
+        c.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("predict", help="run every image of a folder through Triton; write predictions JSON")
     p.add_argument("--images", type=Path, required=True, help="folder of images (searched recursively)")
@@ -217,6 +233,55 @@ def cmd_webhook(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         container.close()
     return 0
+
+
+def _audit_line(view: Any) -> str:
+    width = 30
+    total = max(view.total, 1)
+    filled = round(width * view.finished / total) if view.listing_done else 0
+    bar = "#" * filled + "-" * (width - filled)
+    counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(view.counts.items()))
+    listed = "" if view.listing_done else " (listing)"
+    rate = f"{view.images_per_s:.1f} img/s"
+    return f"[{bar}] {view.finished}/{view.total}{listed}  {counts}  {rate}  {view.status}"
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    import time
+
+    from service.bootstrap import build
+    from service.serve import prepare
+
+    prepare(settings)
+    container = build(settings)
+    try:
+        action = args.audit_command
+        if action == "start":
+            view = container.start_audit(args.merchant_id, args.source, args.profile, args.dest)
+            print(f"audit_id: {view.id}", flush=True)
+            if args.no_follow:
+                return 0
+        elif action == "cancel":
+            view = container.cancel_audit(args.merchant_id, args.audit_id)
+        elif action == "resume":
+            view = container.resume_audit(args.merchant_id, args.audit_id)
+        else:
+            view = container.get_audit(args.merchant_id, args.audit_id)
+        if action in ("start", "follow"):
+            while view.status == "RUNNING":
+                print(f"\r{_audit_line(view)}", end="", file=sys.stderr, flush=True)
+                time.sleep(1.0)
+                view = container.get_audit(args.merchant_id, view.id)
+            print(f"\r{_audit_line(view)}", file=sys.stderr, flush=True)
+        else:
+            print(_audit_line(view))
+        if view.report_uri:
+            print(f"report: {view.report_uri}\nsummary: {view.summary_uri}")
+        if view.error:
+            print(f"error: {view.error}", file=sys.stderr)
+    finally:
+        container.close()
+    return 0 if view.status in ("RUNNING", "DONE", "CANCELLED") else 1
 
 
 def cmd_merchant_set_model(args: argparse.Namespace, settings: Settings) -> int:

@@ -10,10 +10,15 @@ from typing import Any
 from service.adapters.blobs import BlobStore
 from service.adapters.inference import Inference
 from service.adapters.pixels import NoHandoff, PixelHandoff
+from service.adapters.s3catalogue import S3Catalogue
 from service.adapters.unit_of_work import UnitOfWork
 from service.adapters.vlm import NoVisionLanguageModel, VisionLanguageModel
 from service.adapters.webhook import WebhookSender
 from service.domain.imaging import ImageLimits
+
+
+def _no_s3() -> Any:
+    raise RuntimeError("no S3 client configured")
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     vlm: VisionLanguageModel = field(default_factory=NoVisionLanguageModel)
+    s3: S3Catalogue = field(default_factory=lambda: S3Catalogue(_no_s3))
     model_choice: str = "default"  # default | mllm | both: the global choice
     profile_model_choice: dict[str, str] = field(default_factory=dict)  # per marketplace profile
 

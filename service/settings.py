@@ -68,6 +68,8 @@ class Settings:
     webhook_timeout_s: float = 5.0
     webhook_schedule_s: str = "0,5,300,1800,7200,18000,36000,36000"
     webhook_sweep_interval_s: float = 10.0
+    audit_window: int = 64
+    audit_lease_s: float = 120.0
     webhook_allow_private: bool = False
     log_level: str = "INFO"
 

@@ -291,7 +291,11 @@ def _body(uow: UnitOfWork, event: str, subject_id: str) -> bytes | None:
     if event.startswith("report."):
         job = uow.repo.job(subject_id)
         return None if job is None else report_summary(job, uow.repo.report(subject_id), event)
-    return None  # no other subjects yet
+    if event.startswith("audit."):
+        from service import audits  # audits imports this module
+
+        return audits.event_body(uow, subject_id, event)
+    return None
 
 
 # ---------------------------------------------------------------- delivery

@@ -16,7 +16,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
-from service.adapters.publisher import DELIVER_WEBHOOK, PROCESS_IMAGE
+from service.adapters.publisher import AUDIT_STEP, DELIVER_WEBHOOK, PROCESS_IMAGE
 from service.bootstrap import Container, build
 from service.domain.errors import InferenceUnavailable
 from service.settings import Settings
@@ -67,6 +67,9 @@ def _start_stale_job_sweeper(**_: Any) -> None:
                 requeued = container().requeue_stale()
                 if requeued:
                     log.warning("requeued %d lost jobs", len(requeued))
+                kicked = container().requeue_stale_audits()
+                if kicked:
+                    log.warning("restarted the step chain of %d audits", len(kicked))
             except Exception:
                 log.exception("stale job sweep failed")
             time.sleep(interval)
@@ -139,3 +142,11 @@ def deliver_webhook(
         log.warning("legacy webhook message %s for job %s: queued again per endpoint", webhook_id, job_id)
         return f"requeued {container().requeue_job_webhooks(job_id)}"
     return container().deliver_webhook(endpoint_id, webhook_id, event, subject_id, attempt).outcome
+
+
+@app.task(name=AUDIT_STEP, bind=True)
+def audit_step(self: Task, audit_id: str) -> str:
+    """One bounded step of an S3 audit (list a page, collect results, queue objects); the step
+    queues the next one itself. Late acks: a step killed half-way is delivered again and resumes
+    from the database."""
+    return container().audit_step(audit_id).status

@@ -132,6 +132,58 @@ class DistortionRow(Base):
     key: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class Audit(Base):
+    """A batch audit of a merchant's catalogue in S3: where the objects come from, where the report goes."""
+
+    __tablename__ = "audits"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), index=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    source_kind: Mapped[str] = mapped_column(String(16))  # prefix | csv | inventory
+    source_uri: Mapped[str] = mapped_column(String(2000))
+    destination_uri: Mapped[str] = mapped_column(String(2000))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # RUNNING | CANCELLED | DONE | FAILED
+    listing_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    cursor: Mapped[str | None] = mapped_column(Text)  # where listing resumes (continuation token or position)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())  # the step that holds it
+    report_uri: Mapped[str | None] = mapped_column(String(2000))
+    summary_uri: Mapped[str | None] = mapped_column(String(2000))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditObject(Base):
+    """One object of an audit and its result; (audit, bucket, key, version) is unique, so an
+    object is listed, counted and reported once."""
+
+    __tablename__ = "audit_objects"
+    __table_args__ = (
+        UniqueConstraint("audit_id", "bucket", "key", "version_id", name="uq_audit_object"),
+        Index("ix_audit_objects_audit_status", "audit_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    audit_id: Mapped[str] = mapped_column(ForeignKey("audits.id"))
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    version_id: Mapped[str] = mapped_column(String(1024), default="")
+    etag: Mapped[str] = mapped_column(String(128), default="")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    # PENDING | QUEUED | DONE | FAILED | SKIPPED (not an image) | DUPLICATE (same content as another)
+    status: Mapped[str] = mapped_column(String(16))
+    job_id: Mapped[str | None] = mapped_column(String(36))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    grade: Mapped[str | None] = mapped_column(String(16))
+    guidance_codes: Mapped[str | None] = mapped_column(String(400))
+    distortions: Mapped[str | None] = mapped_column(String(400))
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 class WebhookEndpoint(Base):
     """A merchant's webhook destination, its signing secret and the events it subscribes to."""
 

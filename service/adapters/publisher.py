@@ -12,6 +12,7 @@ from typing import Any
 
 PROCESS_IMAGE = "idetex.process_image"
 DELIVER_WEBHOOK = "idetex.deliver_webhook"
+AUDIT_STEP = "idetex.audit_step"
 
 
 @dataclass(frozen=True)

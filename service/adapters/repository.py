@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from service.adapters.db import (
     ApiKey,
+    Audit,
+    AuditObject,
     DistortionRow,
     Job,
     Merchant,
@@ -201,3 +203,104 @@ class Repository:
         """Delete the row; True only for the one session whose delete removed it."""
         result = self.session.execute(delete(WebhookRetry).where(WebhookRetry.id == retry_id))
         return bool(getattr(result, "rowcount", 0) == 1)
+
+    # ------------------------------------------------------------ audits
+
+    def audit(self, audit_id: str) -> Audit | None:
+        return self.session.get(Audit, audit_id)
+
+    def lease_audit(self, audit_id: str, now: dt.datetime, until: dt.datetime) -> bool:
+        """Take the audit's lease if it is running and free (or its holder's lease ran out)."""
+        stmt = (
+            update(Audit)
+            .where(
+                Audit.id == audit_id,
+                Audit.status == "RUNNING",
+                or_(Audit.lease_until.is_(None), Audit.lease_until < now),
+            )
+            .values(lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(self.session.execute(stmt), "rowcount", 0) == 1)
+
+    def release_audit(self, audit_id: str) -> None:
+        stmt = update(Audit).where(Audit.id == audit_id).values(lease_until=None)
+        self.session.execute(stmt.execution_options(synchronize_session=False))
+
+    def audit_counts(self, audit_id: str) -> dict[str, int]:
+        stmt = (
+            select(AuditObject.status, func.count())
+            .where(AuditObject.audit_id == audit_id)
+            .group_by(AuditObject.status)
+        )
+        return {status: int(n) for status, n in self.session.execute(stmt)}
+
+    def audit_keys(self, audit_id: str, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, str]]:
+        """Which of these (bucket, key, version) the audit already lists."""
+        found: set[tuple[str, str, str]] = set()
+        names = sorted({k for _, k, _ in keys})
+        for start in range(0, len(names), 500):
+            stmt = select(AuditObject.bucket, AuditObject.key, AuditObject.version_id).where(
+                AuditObject.audit_id == audit_id, AuditObject.key.in_(names[start : start + 500])
+            )
+            found.update((b, k, v) for b, k, v in self.session.execute(stmt))
+        return found
+
+    def audit_etags(self, audit_id: str, etags: list[str]) -> dict[str, str]:
+        """ETag -> s3:// URI of the first object of the audit with it."""
+        found: dict[str, str] = {}
+        unique = sorted(set(etags))
+        for start in range(0, len(unique), 500):
+            stmt = (
+                select(AuditObject.etag, AuditObject.bucket, AuditObject.key)
+                .where(AuditObject.audit_id == audit_id, AuditObject.etag.in_(unique[start : start + 500]))
+                .where(AuditObject.status != "DUPLICATE")
+                .order_by(AuditObject.id)
+            )
+            for etag, bucket, key in self.session.execute(stmt):
+                found.setdefault(etag, f"s3://{bucket}/{key}")
+        return found
+
+    def audit_finished_jobs(
+        self, audit_id: str, limit: int
+    ) -> list[tuple[AuditObject, Job, ReportRow | None]]:
+        """QUEUED objects whose job is DONE or FAILED, with the job and its report."""
+        stmt = (
+            select(AuditObject, Job, ReportRow)
+            .join(Job, Job.id == AuditObject.job_id)
+            .outerjoin(ReportRow, ReportRow.job_id == Job.id)
+            .where(
+                AuditObject.audit_id == audit_id,
+                AuditObject.status == "QUEUED",
+                Job.status.in_(("DONE", "FAILED")),
+            )
+            .limit(limit)
+        )
+        return [(o, j, r) for o, j, r in self.session.execute(stmt)]
+
+    def audit_pending(self, audit_id: str, limit: int) -> list[AuditObject]:
+        if limit <= 0:
+            return []
+        stmt = (
+            select(AuditObject)
+            .where(AuditObject.audit_id == audit_id, AuditObject.status == "PENDING")
+            .order_by(AuditObject.id)
+            .limit(limit)
+        )
+        return list(self.session.scalars(stmt))
+
+    def audit_object(self, object_id: int) -> AuditObject | None:
+        return self.session.get(AuditObject, object_id)
+
+    def audit_objects(self, audit_id: str) -> list[AuditObject]:
+        stmt = select(AuditObject).where(AuditObject.audit_id == audit_id).order_by(AuditObject.id)
+        return list(self.session.scalars(stmt))
+
+    def stale_audits(self, now: dt.datetime, quiet_since: dt.datetime) -> list[Audit]:
+        """Running audits no step has touched since `quiet_since` and none holds."""
+        stmt = select(Audit).where(
+            Audit.status == "RUNNING",
+            Audit.updated_at < quiet_since,
+            or_(Audit.lease_until.is_(None), Audit.lease_until < now),
+        )
+        return list(self.session.scalars(stmt))

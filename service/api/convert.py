@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from service.ask import AskResult
+    from service.audits import AuditView
     from service.domain.report import ImageFacts, Report
     from service.views import JobView
     from service.webhooks import DeliveryView, EndpointView
@@ -234,4 +235,25 @@ def delivery_to_pb(view: DeliveryView) -> pb.WebhookDelivery:
         outcome=view.outcome or "",
         error=view.error or "",
         delivered_at=timestamp(view.delivered_at),
+    )
+
+
+def audit_to_pb(view: AuditView) -> pb.Audit:
+    return pb.Audit(
+        id=view.id,
+        status=view.status,
+        profile=view.profile,
+        source=view.source_uri,
+        destination=view.destination_uri,
+        listing_done=view.listing_done,
+        total=view.total,
+        finished=view.finished,
+        remaining=view.remaining,
+        per_status=view.counts,
+        images_per_s=view.images_per_s,
+        report_uri=view.report_uri or "",
+        summary_uri=view.summary_uri or "",
+        error=view.error or "",
+        created_at=timestamp(view.created_at),
+        finished_at=timestamp(view.finished_at),
     )

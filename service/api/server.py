@@ -25,6 +25,7 @@ from service.handlers import SubmitImage, SubmitResult
 if TYPE_CHECKING:
     from service.adapters.repository import ListFilter
     from service.ask import AskResult
+    from service.audits import AuditView
     from service.views import JobView
     from service.webhooks import DeliveryView, EndpointView
 
@@ -68,6 +69,16 @@ class Backend(Protocol):
     ) -> list[DeliveryView]: ...
 
     def redeliver_webhook(self, merchant_id: str, webhook_id: str) -> int: ...
+
+    def start_audit(
+        self, merchant_id: str, source_uri: str, profile: str, destination_uri: str
+    ) -> AuditView: ...
+
+    def get_audit(self, merchant_id: str, audit_id: str) -> AuditView: ...
+
+    def cancel_audit(self, merchant_id: str, audit_id: str) -> AuditView: ...
+
+    def resume_audit(self, merchant_id: str, audit_id: str) -> AuditView: ...
 
     def list_jobs(
         self, merchant_id: str, filters: ListFilter, page_token: str, page_size: int
@@ -293,6 +304,29 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
         return pb.RedeliverWebhookResponse(
             queued=self._backend.redeliver_webhook(merchant_id, request.webhook_id)
         )
+
+    # ------------------------------------------------------------ audits
+
+    @grpc_errors
+    def StartAudit(self, request: pb.StartAuditRequest, context: grpc.ServicerContext) -> pb.Audit:
+        merchant_id = self._merchant(context)
+        for name in ("source", "destination"):
+            if not getattr(request, name):
+                raise InvalidRequest(name, "MISSING", f"{name} is required (an s3:// URI)")
+        view = self._backend.start_audit(merchant_id, request.source, request.profile, request.destination)
+        return convert.audit_to_pb(view)
+
+    @grpc_errors
+    def GetAudit(self, request: pb.AuditRequest, context: grpc.ServicerContext) -> pb.Audit:
+        return convert.audit_to_pb(self._backend.get_audit(self._merchant(context), request.audit_id))
+
+    @grpc_errors
+    def CancelAudit(self, request: pb.AuditRequest, context: grpc.ServicerContext) -> pb.Audit:
+        return convert.audit_to_pb(self._backend.cancel_audit(self._merchant(context), request.audit_id))
+
+    @grpc_errors
+    def ResumeAudit(self, request: pb.AuditRequest, context: grpc.ServicerContext) -> pb.Audit:
+        return convert.audit_to_pb(self._backend.resume_audit(self._merchant(context), request.audit_id))
 
     # --------------------------------------------------------------- helpers
 

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kombu import Connection
@@ -127,10 +128,42 @@ def _start_worker(
     raise RuntimeError(f"celery worker not ready after {timeout_s}s:\n{worker.log()}")
 
 
+@dataclass
+class S3Server:
+    endpoint_url: str
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+
+
 @pytest.fixture(scope="session")
-def worker_env(database_url: str, broker_url: str, blob_dir: Path) -> dict[str, str]:
-    """Environment of a worker on this session's database, broker and blobs (no Triton yet)."""
+def s3_server() -> Iterator[S3Server]:
+    """A real S3 API on loopback: moto in server mode (the worker and the test talk to it over HTTP)."""
+    from moto.server import ThreadedMotoServer
+
+    from service.adapters.triton_server import find_free_port
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = find_free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield S3Server(f"http://127.0.0.1:{port}")
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_env(database_url: str, broker_url: str, blob_dir: Path, s3_server: S3Server) -> dict[str, str]:
+    """Environment of a worker on this session's database, broker, blobs and S3 (no Triton yet)."""
     return {
+        "IDETEX_S3_ENDPOINT_URL": s3_server.endpoint_url,
+        "IDETEX_S3_REGION": "us-east-1",
+        "IDETEX_AUDIT_LEASE_S": "3",
+        "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+        "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
         "IDETEX_DATABASE_URL": database_url,
         "IDETEX_BROKER_URL": broker_url,
         "IDETEX_BLOB_URL": blob_dir.as_uri(),

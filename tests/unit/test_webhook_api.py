@@ -85,3 +85,21 @@ def test_the_cli_adds_lists_disables_and_removes_endpoints(tmp_path, monkeypatch
     assert cli.main(["webhook", "remove", merchant_id, endpoint_id]) == 0
     assert cli.main(["webhook", "remove", merchant_id, endpoint_id]) == 2
     assert "NOT_FOUND" in capsys.readouterr().err
+
+
+def test_the_audit_cli_starts_shows_progress_and_cancels(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in Settings.__dataclass_fields__]:
+        monkeypatch.delenv(f"IDETEX_{name.upper()}", raising=False)
+    assert cli.main(["merchant", "create", "Shop"]) == 0
+    merchant_id = capsys.readouterr().out.split("merchant_id: ")[1].split()[0]
+    argv = ["audit", "start", merchant_id, "s3://catalogue/shop/", "--dest", "s3://reports/x", "--no-follow"]
+    assert cli.main(argv) == 0
+    audit_id = capsys.readouterr().out.split("audit_id: ")[1].split()[0]
+    assert cli.main(["audit", "status", merchant_id, audit_id]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("[------------------------------] 0/0 (listing)") and "RUNNING" in line
+    assert cli.main(["audit", "cancel", merchant_id, audit_id]) == 0
+    assert "CANCELLED" in capsys.readouterr().out
+    assert cli.main(["audit", "start", merchant_id, "http://nope", "--dest", "s3://r/x"]) == 2
+    assert "expected s3://bucket" in capsys.readouterr().err

@@ -60,6 +60,7 @@ lint: $(VENV)/.dev $(PB2) ## ruff + mypy
 bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for docs/benchmarks.md)
 	$(BIN)/python -m bench.triton_bench
 	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.audit_bench
 
 data: $(VENV)/.eval ## fetch the photo sources and generate training/eval data under var/data
 	$(BIN)/python -m training.sources

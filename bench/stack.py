@@ -118,8 +118,11 @@ def _wait_serving(stack: RunningStack, timeout_s: float) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(workdir: Path, *, workers: int = 1, timeout_s: float = 400.0) -> Iterator[RunningStack]:
-    """`idetex serve` in `workdir` (its var/ lives there) until the block ends; SIGKILLs leftovers."""
+def running_stack(
+    workdir: Path, *, workers: int = 1, timeout_s: float = 400.0, extra_env: dict[str, str] | None = None
+) -> Iterator[RunningStack]:
+    """`idetex serve` in `workdir` (its var/ lives there) until the block ends; SIGKILLs leftovers.
+    The environment's IDETEX_* variables are dropped (embedded defaults); `extra_env` is added."""
     workdir.mkdir(parents=True, exist_ok=True)
     addr = f"127.0.0.1:{find_free_port()}"
     http, grpc_port, metrics = find_free_port(), find_free_port(), find_free_port()
@@ -127,6 +130,7 @@ def running_stack(workdir: Path, *, workers: int = 1, timeout_s: float = 400.0) 
     env.pop("DATABASE_URL", None)
     env.pop("BROKER_URL", None)
     env["IDETEX_GRPC_ADDR"] = addr
+    env.update(extra_env or {})
     cmd = [str(IDETEX), "serve", "--triton-ports", f"{http},{grpc_port},{metrics}", "--workers", str(workers)]
     with (workdir / "serve.log").open("wb") as log:
         proc = subprocess.Popen(

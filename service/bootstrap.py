@@ -25,7 +25,7 @@ from service.adapters.repository import ListFilter
 from service.adapters.s3catalogue import S3Catalogue
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.vlm import NoVisionLanguageModel, TritonVllmModel, VisionLanguageModel
-from service.adapters.webhook import HttpWebhookSender
+from service.adapters.webhook import HttpWebhookSender, parse_networks
 from service.deps import Deps
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
@@ -288,6 +288,7 @@ def build(
         api_key_pepper=settings.api_key_pepper,
         webhook_sender=HttpWebhookSender(settings.webhook_timeout_s),
         webhook_allow_private=settings.webhook_allow_private,
+        webhook_allow_networks=parse_networks(settings.webhook_allow_networks),
         webhook_schedule_s=settings.webhook_schedule(),
         postprocess_params=params,
         poll_interval_s=settings.sync_poll_interval_s,

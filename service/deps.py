@@ -33,6 +33,7 @@ class Deps:
     api_key_pepper: str
     webhook_sender: WebhookSender
     webhook_allow_private: bool = False
+    webhook_allow_networks: tuple[Any, ...] = ()  # ip networks allowed although private
     # delay before each delivery attempt (Standard Webhooks: 0 s, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h)
     webhook_schedule_s: tuple[float, ...] = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
     broker_ready: Callable[[], bool] = lambda: True

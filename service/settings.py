@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from ipaddress import ip_network
 from typing import Literal
 
 MiB = 1024 * 1024
@@ -71,6 +72,7 @@ class Settings:
     audit_window: int = 64
     audit_lease_s: float = 120.0
     webhook_allow_private: bool = False
+    webhook_allow_networks: str = ""  # "127.0.0.1/32,10.20.0.0/16": private networks webhooks may reach
     log_level: str = "INFO"
 
     @classmethod
@@ -129,6 +131,10 @@ class Settings:
             raise SettingsError(f"{env_name('model_choice')} must be one of {', '.join(MODEL_CHOICES)}")
         self.profile_choices()  # raises for a malformed map
         self.webhook_schedule()
+        try:
+            [ip_network(p.strip(), strict=False) for p in self.webhook_allow_networks.split(",") if p.strip()]
+        except ValueError as exc:
+            raise SettingsError(f"{env_name('webhook_allow_networks')}: {exc}") from exc
         if self.vlm_family not in ("qwen2-vl", "internvl"):
             raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
         if self.environment == "production":

@@ -327,7 +327,7 @@ def deliver(
     headers = wh.signed_headers(secret, webhook_id, int(time.time()), body)
     started = time.perf_counter()
     try:
-        address = wh.check_destination(url, deps.webhook_allow_private)
+        address = wh.check_destination(url, deps.webhook_allow_private, allowed=deps.webhook_allow_networks)
         result = deps.webhook_sender.send(url, headers, body, address)
     except wh.DestinationRefused as exc:
         outcome = DeliveryOutcome("refused", error=f"refused: {exc}")

@@ -81,9 +81,20 @@ def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve_host) -> str:
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """ "127.0.0.1/32, 10.1.0.0/16" -> networks; ValueError for a malformed entry."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def check_destination(
+    url: str,
+    allow_private: bool,
+    resolve: Resolver = resolve_host,
+    allowed: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (),
+) -> str:
     """The address to connect to for `url`; DestinationRefused unless it is http(s) and every
-    address the host resolves to is public (or private networks are allowed)."""
+    address the host resolves to is public, inside an `allowed` network, or private networks
+    are allowed altogether."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DestinationRefused(f"webhook URL must be http(s)://host/...: {url!r}")
@@ -97,6 +108,8 @@ def check_destination(url: str, allow_private: bool, resolve: Resolver = resolve
     if not allow_private:
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if any(ip in network for network in allowed):
+                continue
             if not ip.is_global or ip.is_multicast:
                 raise DestinationRefused(f"{parts.hostname} resolves to non-public address {ip}")
     return addresses[0]

@@ -168,7 +168,7 @@ def worker_env(database_url: str, broker_url: str, blob_dir: Path, s3_server: S3
         "IDETEX_BROKER_URL": broker_url,
         "IDETEX_BLOB_URL": blob_dir.as_uri(),
         "IDETEX_TASK_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
-        "IDETEX_WEBHOOK_ALLOW_PRIVATE": "1",
+        "IDETEX_WEBHOOK_ALLOW_NETWORKS": "127.0.0.1/32",  # the loopback receiver, nothing else private
         "IDETEX_WEBHOOK_TIMEOUT_S": "3",
         # the Standard Webhooks schedule compressed: immediately, then 0.5 s, 0.5 s, 0.5 s
         "IDETEX_WEBHOOK_SCHEDULE_S": "0,0.5,0.5,0.5",

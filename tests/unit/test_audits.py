@@ -202,3 +202,20 @@ def test_audits_over_grpc(tmp_path):
             with pytest.raises(grpc.RpcError) as err:
                 stack.stub.StartAudit(pb.StartAuditRequest(source="s3://shop/x/"), metadata=auth)
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_an_object_deleted_after_listing_fails_alone(env, merchant, s3):
+    """Listed, then deleted before a step reads it: that object FAILS with NOT_FOUND, the rest pass."""
+    deps, publisher, *_ = env
+    for i in range(8):
+        s3.put_object(Bucket="shop", Key=f"v/{i}.png", Body=image(300 + i))
+    started = audits.start_audit(deps, merchant, "s3://shop/v/", "default", "s3://out/v")
+    (first,) = [m for m in publisher.sent if m.name == AUDIT_STEP]
+    publisher.sent.remove(first)
+    audits.step(deps, started.id, window=4)  # lists all eight, reads the first four
+    s3.delete_object(Bucket="shop", Key="v/6.png")
+    view = drive(deps, publisher, started.id)
+    assert view.status == "DONE" and view.counts == {"DONE": 7, "FAILED": 1}
+    with deps.uow() as uow:
+        failed = [(o.key, o.error) for o in uow.repo.audit_objects(started.id) if o.status == "FAILED"]
+    assert failed[0][0] == "v/6.png" and failed[0][1].startswith("NOT_FOUND")

@@ -88,3 +88,16 @@ def test_public_destinations_pass_and_bad_urls_are_refused():
 
     with pytest.raises(DestinationRefused, match="cannot resolve"):
         check_destination("https://nowhere.invalid/x", False, resolve=unresolvable)
+
+
+def test_an_allow_list_opens_only_the_named_private_networks():
+    """127.0.0.1/32 on the allow-list: loopback passes, another private address is still refused."""
+    from service.adapters.webhook import parse_networks
+
+    allowed = parse_networks("127.0.0.1/32, 10.20.0.0/16")
+    assert check_destination("http://hooks.local/x", False, _resolver("127.0.0.1"), allowed) == "127.0.0.1"
+    assert check_destination("http://hooks.local/x", False, _resolver("10.20.3.4"), allowed) == "10.20.3.4"
+    with pytest.raises(DestinationRefused):
+        check_destination("http://hooks.local/x", False, _resolver("192.168.1.9"), allowed)
+    with pytest.raises(ValueError):
+        parse_networks("not-a-network")

@@ -201,6 +201,12 @@ def test_pool_processes_killed_mid_audit_lose_no_object_and_count_none_twice(
         **worker_env,
         "IDETEX_TASK_QUEUE": worker_env["IDETEX_TASK_QUEUE"] + "-audit-kill",
         "IDETEX_TRITON_URL": triton_grpc_url,
+        # a message lost with its process (the embedded broker does not restore it) is found
+        # by the stale-job sweeper: compressed from an hour to seconds here
+        "IDETEX_STALE_PENDING_S": "5",
+        "IDETEX_STALE_CHECK_INTERVAL_S": "1",
+        "IDETEX_TASK_SOFT_TIME_LIMIT_S": "8",
+        "IDETEX_TASK_TIME_LIMIT_S": "10",
     }
     worker = start_worker(env, pool="prefork")
     container = build(worker.settings)

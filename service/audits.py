@@ -23,6 +23,7 @@ import datetime as dt
 import io
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ FINISHED_OBJECTS = ("DONE", "FAILED", "SKIPPED", "DUPLICATE")
 NOT_IMAGES = ("EMPTY", "NOT_AN_IMAGE", "UNSUPPORTED_FORMAT")
 LEASE_S = 120.0
 STEP_RETRY_S = 5.0
+SHORT_WAIT_S = 1.0
 CSV_COLUMNS = ("bucket", "key", "version", "status", "verdict", "grade", "guidance_codes", "error")
 
 
@@ -216,6 +218,11 @@ def step(
             uow.commit()
     if delay is None:
         return StepResult(status, None)
+    if delay <= SHORT_WAIT_S:
+        # short waits happen here, not as a broker countdown: delayed (ETA) messages sit unacked
+        # in a worker's prefetch, and a step must never wait behind them or block the queue
+        time.sleep(delay)
+        return _again(deps, audit_id, 0.0, status)
     return _again(deps, audit_id, delay, status)
 
 
@@ -253,9 +260,9 @@ def _advance(deps: Deps, audit_id: str, window: int, page_budget: int) -> tuple[
         counts = uow.repo.audit_counts(audit_id)
     if listing_done and counts.get("PENDING", 0) + counts.get("QUEUED", 0) == 0:
         return _finish(deps, audit_id), None
-    if not listing_done:
-        return ACTIVE, 0.0
-    return ACTIVE, 0.05 if queued else 0.5
+    if not listing_done or queued:
+        return ACTIVE, 0.0  # the next step queues behind the jobs just queued
+    return ACTIVE, 0.2  # only waiting for jobs in flight
 
 
 def _add_objects(deps: Deps, audit_id: str, objects: list[S3Object], cursor: str | None) -> None:

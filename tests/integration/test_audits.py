@@ -44,16 +44,28 @@ def read_report(s3: Any, uri: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def api(celery_worker: Any) -> Any:
+def audit_worker(start_worker: Any, worker_env: dict[str, str], triton_grpc_url: str) -> Any:
+    """A prefork worker (as `idetex serve` and deploy/ run them) on a queue of its own. The solo
+    pool stalls audit steps on RabbitMQ (docs/audits.md), so audits are tested as deployed."""
+    env = {
+        **worker_env,
+        "IDETEX_TASK_QUEUE": worker_env["IDETEX_TASK_QUEUE"] + "-audits",
+        "IDETEX_TRITON_URL": triton_grpc_url,
+    }
+    return start_worker(env, pool="prefork")
+
+
+@pytest.fixture(scope="module")
+def api(audit_worker: Any) -> Any:
     from service.bootstrap import build
 
-    container = build(celery_worker.settings)
+    container = build(audit_worker.settings)
     yield container
     container.close()
 
 
 def test_a_prefix_of_over_a_thousand_objects_is_audited_reported_and_announced(
-    api: Container, celery_worker: Any, s3_server: Any
+    api: Container, audit_worker: Any, s3_server: Any
 ):
     """1,010 objects over two listing pages: images graded, text skipped by content, truncated
     JPEGs failed, byte-identical copies counted once; report.csv and summary.json land in the
@@ -80,7 +92,7 @@ def test_a_prefix_of_over_a_thousand_objects_is_audited_reported_and_announced(
         started = api.start_audit(
             merchant_id, "s3://catalogue/shop/products/", "default", "s3://audit-reports/runs"
         )
-        view = wait_done(api, merchant_id, started.id, celery_worker)
+        view = wait_done(api, merchant_id, started.id, audit_worker)
         assert view.status == "DONE", view.error
         assert view.total == 1010 and view.remaining == 0
         assert view.counts == {"DONE": 1000, "SKIPPED": 3, "FAILED": 2, "DUPLICATE": 5}
@@ -111,7 +123,7 @@ def test_a_prefix_of_over_a_thousand_objects_is_audited_reported_and_announced(
 
 
 def test_manifest_objects_that_vanish_or_cannot_be_read_are_per_object_errors(
-    api: Container, celery_worker: Any, s3_server: Any
+    api: Container, audit_worker: Any, s3_server: Any
 ):
     """A Batch Operations CSV manifest (URL-encoded keys) naming a vanished object and a missing
     bucket: those two FAIL with their codes, the rest are graded, the audit is DONE."""
@@ -124,7 +136,7 @@ def test_manifest_objects_that_vanish_or_cannot_be_read_are_per_object_errors(
     s3.put_object(Bucket="manifests", Key="run1/manifest.csv", Body=manifest.encode())
     merchant_id, _ = api.create_merchant("Manifest shop")
     started = api.start_audit(merchant_id, "s3://manifests/run1/manifest.csv", "ebay", "s3://manifests/out")
-    view = wait_done(api, merchant_id, started.id, celery_worker)
+    view = wait_done(api, merchant_id, started.id, audit_worker)
     assert view.status == "DONE" and view.counts == {"DONE": 2, "FAILED": 2}
     rows = {r["key"]: r for r in read_report(s3, view.report_uri)}
     assert rows["summer sale/a b.jpg"]["status"] == "DONE"
@@ -133,7 +145,7 @@ def test_manifest_objects_that_vanish_or_cannot_be_read_are_per_object_errors(
 
 
 def test_an_inventory_manifest_is_read_through_its_data_files(
-    api: Container, celery_worker: Any, s3_server: Any
+    api: Container, audit_worker: Any, s3_server: Any
 ):
     import gzip
 
@@ -162,12 +174,12 @@ def test_an_inventory_manifest_is_read_through_its_data_files(
     started = api.start_audit(
         merchant_id, "s3://inventory/inv/manifest.json", "default", "s3://inventory/out"
     )
-    view = wait_done(api, merchant_id, started.id, celery_worker)
+    view = wait_done(api, merchant_id, started.id, audit_worker)
     assert view.status == "DONE" and view.counts == {"DONE": 4}
 
 
 def test_a_cancelled_audit_stops_and_resumes_without_counting_twice(
-    api: Container, celery_worker: Any, s3_server: Any
+    api: Container, audit_worker: Any, s3_server: Any
 ):
     s3 = s3_server.client()
     s3.create_bucket(Bucket="shop4")
@@ -182,7 +194,7 @@ def test_a_cancelled_audit_stops_and_resumes_without_counting_twice(
     stalled = api.get_audit(merchant_id, started.id)
     assert stalled.status == "CANCELLED" and stalled.counts.get("PENDING", 0) > 0
     api.resume_audit(merchant_id, started.id)
-    view = wait_done(api, merchant_id, started.id, celery_worker)
+    view = wait_done(api, merchant_id, started.id, audit_worker)
     assert view.status == "DONE" and view.counts == {"DONE": 150}
     assert len(read_report(s3, view.report_uri)) == 150
 

@@ -243,3 +243,4 @@ def test_pool_processes_killed_mid_audit_lose_no_object_and_count_none_twice(
         assert sorted(r["key"] for r in rows) == [f"k/{i:03d}.png" for i in range(300)]
     finally:
         container.close()
+        worker.stop()  # its compressed stale-job sweeper would requeue other tests' jobs

@@ -52,7 +52,9 @@ def audit_worker(start_worker: Any, worker_env: dict[str, str], triton_grpc_url:
         "IDETEX_TASK_QUEUE": worker_env["IDETEX_TASK_QUEUE"] + "-audits",
         "IDETEX_TRITON_URL": triton_grpc_url,
     }
-    return start_worker(env, pool="prefork")
+    worker = start_worker(env, pool="prefork")
+    yield worker
+    worker.stop()  # no idle prefork worker left competing for the CPU with later tests
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import binascii
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from service.adapters.db import Job, ReportRow
 from service.adapters.repository import Cursor
@@ -70,23 +69,3 @@ def decode_page_token(token: str) -> Cursor:
         return when, job_id
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as exc:
         raise InvalidRequest("page_token", "BAD_PAGE_TOKEN", "the page token is not one we issued") from exc
-
-
-def webhook_event(job: Job, report: ReportRow | None) -> bytes:
-    """The JSON body of a delivery; identical on every retry of one event."""
-    event: dict[str, Any] = {
-        "type": "report.completed" if job.status == "DONE" else "job.failed",
-        "timestamp": job.updated_at.isoformat(),
-        "data": {
-            "job_id": job.id,
-            "merchant_id": job.merchant_id,
-            "product_id": job.product_id,
-            "profile": job.profile,
-            "status": job.status,
-            "error_code": job.error_code,
-            "error_message": job.error_message,
-            "report": report.body if report is not None else None,
-            "annotated_uri": job.annotated_uri,
-        },
-    }
-    return json.dumps(event, separators=(",", ":"), sort_keys=True).encode()

@@ -26,6 +26,7 @@ from typing import Literal
 
 from service.domain.findings import ReportDistortion
 from service.domain.prediction import Box
+from service.domain.taxonomy import DISTORTIONS
 from service.domain.vlm_text import canonical_name, from_pixels
 
 Status = Literal["ANSWERED", "BEST_EFFORT", "OUT_OF_SCOPE"]
@@ -138,23 +139,7 @@ def _option_types(options: Sequence[str]) -> list[str | None]:
 
 
 _TYPE_WORDS: tuple[tuple[str, str], ...] = tuple(
-    (n.lower(), n)
-    for n in sorted(
-        (
-            "Low clarity",
-            "Noise",
-            "Underexposure",
-            "Overexposure",
-            "Blocking artifacts",
-            "Edge aliasing effect",
-            "Edge ringing effect",
-            "Out of focus blur",
-            "Motion blur",
-            "Meaningless solid color",
-        ),
-        key=len,
-        reverse=True,
-    )
+    (n.lower(), n) for n in sorted(DISTORTIONS, key=len, reverse=True)  # longest first
 )
 
 

@@ -128,6 +128,8 @@ def decode_image(
     with warnings.catch_warnings():
         # We enforce limits.max_pixels ourselves; Pillow's own warning must not escape.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        # Pillow warns about broken EXIF/TIFF tags it skips; the pixels decide, not the metadata.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         im = _open(data, limits)
         return _normalise(im, data, max_side)
 
@@ -143,6 +145,9 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
             raise BadImage(
                 "TOO_SMALL", f"the image header declares a zero size {declared[0]}x{declared[1]}"
             ) from exc
+        accepted = _sniff_accepted(data)
+        if accepted:  # an accepted format's signature whose header Pillow cannot parse
+            raise BadImage("CORRUPT", f"the {accepted} header is malformed") from exc
         unsupported = _sniff_unsupported(data)
         if unsupported:
             raise BadImage("UNSUPPORTED_FORMAT", f"{unsupported} images are not accepted") from exc
@@ -171,11 +176,54 @@ def _available_formats() -> tuple[str, ...]:
 
 
 def _declared_size(data: bytes) -> tuple[int, int] | None:
-    """Width and height from a PNG or GIF header, read by hand (Pillow refuses zero sizes outright)."""
+    """Width and height from a PNG, GIF, BMP or JPEG header, read by hand (Pillow refuses zero
+    sizes outright)."""
     if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR" and len(data) >= 24:
         return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
         return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:2] == b"BM" and len(data) >= 26 and int.from_bytes(data[14:18], "little") >= 40:
+        width = int.from_bytes(data[18:22], "little", signed=True)
+        return abs(width), abs(int.from_bytes(data[22:26], "little", signed=True))
+    if data[:3] == b"\xff\xd8\xff":
+        return _jpeg_declared_size(data)
+    return None
+
+
+def _jpeg_declared_size(data: bytes) -> tuple[int, int] | None:
+    """The frame header's width and height, walking the marker segments (at most 1,000)."""
+    i = 2
+    for _ in range(1000):
+        if i + 9 > len(data) or data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
+        if marker == 0xDA:
+            return None
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return None
+
+
+_BMP_HEADER_SIZES: Final = frozenset({12, 40, 52, 56, 64, 108, 124})  # the DIB header versions
+
+
+def _sniff_accepted(data: bytes) -> str | None:
+    """The accepted format whose signature `data` starts with, if any."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if data[:3] == b"\xff\xd8\xff":
+        return "JPEG"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "GIF"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "TIFF"
+    if data[:2] == b"BM" and int.from_bytes(data[14:18], "little") in _BMP_HEADER_SIZES:
+        return "BMP"
+    if data[4:8] == b"ftyp" and _ISOBMFF_BRANDS.get(data[8:12]) == "AVIF" and "AVIF" in _available_formats():
+        return "AVIF"
     return None
 
 

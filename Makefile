@@ -62,6 +62,13 @@ bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for do
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.audit_bench
 
+load: $(VENV)/.dev $(PB2) ## 10,000 Validate calls from 50 clients, embedded then PostgreSQL + Redis (docs/reliability.md)
+	$(BIN)/python -m bench.load --backend embedded
+	$(BIN)/python -m bench.load --backend pg-redis
+
+chaos: $(VENV)/.dev $(PB2) ## faults under load: worker SIGKILL, Triton stop, PostgreSQL and Redis restarts (restarts this machine's services)
+	$(BIN)/python -m bench.chaos
+
 data: $(VENV)/.eval ## fetch the photo sources and generate training/eval data under var/data
 	$(BIN)/python -m training.sources
 	$(BIN)/python -m training.generate --train $(TRAIN_SAMPLES) --val $(VAL_SAMPLES) --eval $(EVAL_SAMPLES) --ranking 40
@@ -80,4 +87,4 @@ eval: $(VENV)/.eval ## evaluate the model and the classical baselines on the res
 clean: ## remove generated stubs and runtime state (keeps .venv)
 	rm -rf $(GEN) var/run var/triton
 
-.PHONY: help proto run test lint bench data train eval clean
+.PHONY: help proto run test lint bench load chaos data train eval clean

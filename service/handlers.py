@@ -23,7 +23,13 @@ from service.adapters.publisher import PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, UnitOfWork
 from service.deps import Deps
-from service.domain.errors import ImageTooLarge, InferenceUnavailable, InvalidRequest, NotFound
+from service.domain.errors import (
+    ImageTooLarge,
+    InferenceUnavailable,
+    InvalidRequest,
+    NotFound,
+    StorageUnavailable,
+)
 from service.domain.imaging import DecodedImage, decode_image
 from service.domain.profiles import get_profile
 from service.merchants import (
@@ -196,7 +202,9 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
     """Run one job through the model and store its report; idempotent on redelivery.
 
     InferenceUnavailable is raised again for the task to retry, unless this is the
-    final attempt; every other failure marks the job FAILED with a stable code.
+    final attempt; StorageUnavailable (the database is down) always is, and a job its
+    last retry could not record is queued again by the stale-job sweeper; every other
+    failure marks the job FAILED with a stable code.
     """
     claim_start = time.perf_counter()
     with deps.uow() as uow:
@@ -225,6 +233,8 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if final_attempt:
             return _mark_failed(deps, job_id, exc.code, exc.message)
         _mark_waiting(deps, job_id, exc)
+        raise
+    except StorageUnavailable:  # the database went away mid-job: the task retries, the row stays RUNNING
         raise
     except deps.timeout_errors as exc:
         return _mark_failed(

@@ -18,7 +18,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 
 from service.adapters.publisher import AUDIT_STEP, DELIVER_WEBHOOK, PROCESS_IMAGE
 from service.bootstrap import Container, build
-from service.domain.errors import InferenceUnavailable
+from service.domain.errors import Unavailable
 from service.settings import Settings
 from workers.celery_app import app
 
@@ -111,6 +111,8 @@ class JobTask(Task):
         if not job_id:
             return
         code = "TIMEOUT" if isinstance(exc, TimeLimitExceeded | SoftTimeLimitExceeded) else "INTERNAL"
+        if isinstance(exc, Unavailable):  # retries used up while a dependency stayed down
+            code = exc.code
         try:
             container().fail_job(job_id, code, f"{type(exc).__name__}: {exc}")
         except Exception:
@@ -121,12 +123,13 @@ class JobTask(Task):
     name=PROCESS_IMAGE,
     base=JobTask,
     bind=True,
-    autoretry_for=(InferenceUnavailable,),
+    autoretry_for=(Unavailable,),  # Triton or the database is down for now
     retry_backoff=True,
     retry_jitter=True,
 )
 def process_image(self: Task, job_id: str) -> str:
-    """Run one job; Triton UNAVAILABLE is retried with backoff, the last attempt marks it FAILED."""
+    """Run one job; Triton or the database unavailable is retried with backoff, and the last
+    attempt marks the job FAILED (when the database lets it; else the stale-job sweeper requeues it)."""
     final_attempt = self.request.retries >= (self.max_retries or 0)
     return container().process_job(job_id, final_attempt=final_attempt)
 

@@ -17,11 +17,12 @@ from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.adapters.publisher import TaskMessage, TaskPublisher
 from service.adapters.repository import Repository
+from service.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,16 @@ class SqlUnitOfWork(UnitOfWork):
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        super().__exit__(exc_type, exc, tb)
-        if self.session is not None:
-            self.session.close()
+        try:
+            super().__exit__(exc_type, exc, tb)
+            if self.session is not None:
+                self.session.close()
+        except DBAPIError as cleanup:  # rolling back on a dead connection fails too
+            log.debug("rollback on a broken connection: %s", cleanup)
+        finally:
             self.session = None
+        if _unreachable(exc):
+            raise StorageUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
 
     def _commit(self) -> None:
         assert self.session is not None, "commit outside `with`"
@@ -109,6 +116,26 @@ class SqlUnitOfWork(UnitOfWork):
     def rollback(self) -> None:
         if self.session is not None:
             self.session.rollback()
+
+
+_SQLITE_TRANSIENT = ("unable to open database file", "database is locked", "disk i/o error")
+
+
+def _unreachable(exc: BaseException | None) -> bool:
+    """The database could not be reached (as opposed to a bad statement or a constraint).
+    PostgreSQL drivers raise OperationalError for connection trouble only; SQLite uses it for
+    syntax errors too, so there only the transient messages count."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(m in str(exc.orig).lower() for m in _SQLITE_TRANSIENT)
+    return True
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0] if exc else ""
 
 
 class SqlUnitOfWorkFactory:

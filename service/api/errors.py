@@ -10,7 +10,7 @@ decorator turns each into a status with details a client decodes with
 | ImageTooLarge                  | RESOURCE_EXHAUSTED | BadRequest, ErrorInfo (limit, actual) |
 | Unauthenticated                | UNAUTHENTICATED    | ErrorInfo                        |
 | NotFound                       | NOT_FOUND          | ErrorInfo                        |
-| InferenceUnavailable           | UNAVAILABLE        | ErrorInfo (job_id if queued), RetryInfo |
+| Unavailable (inference, storage) | UNAVAILABLE      | ErrorInfo (job_id if queued), RetryInfo |
 | JobNotDone                     | FAILED_PRECONDITION| ErrorInfo (job_id)               |
 | any other DomainError          | FAILED_PRECONDITION| ErrorInfo                        |
 | anything else                  | INTERNAL           | a reference id only; the cause is logged |
@@ -38,6 +38,7 @@ from service.domain.errors import (
     JobNotDone,
     NotFound,
     Unauthenticated,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,7 @@ def to_status(err: Exception) -> status_pb2.Status:
         code, details = code_pb2.UNAUTHENTICATED, _pack(_error_info(err))
     elif isinstance(err, NotFound):
         code, details = code_pb2.NOT_FOUND, _pack(_error_info(err))
-    elif isinstance(err, InferenceUnavailable):
+    elif isinstance(err, Unavailable):
         extra = {"job_id": err.job_id} if isinstance(err, SyncUnavailable) else {}
         retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=RETRY_AFTER_S))
         code, details = code_pb2.UNAVAILABLE, _pack(_error_info(err, **extra), retry)

@@ -3,7 +3,8 @@
 Every error has `.code` (a stable machine string) and `.message` (for people).
 Mapping used by the API layer: BadImage, InvalidRequest -> INVALID_ARGUMENT;
 ImageTooLarge -> RESOURCE_EXHAUSTED; NotFound -> NOT_FOUND;
-Unauthenticated -> UNAUTHENTICATED; InferenceUnavailable -> UNAVAILABLE.
+Unauthenticated -> UNAUTHENTICATED; Unavailable (InferenceUnavailable, StorageUnavailable)
+-> UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -81,8 +82,20 @@ class InvalidRequest(DomainError):
         self.reason = reason
 
 
-class InferenceUnavailable(DomainError):
+class Unavailable(DomainError):
+    """A dependency is down for now; the same request may succeed when it is back."""
+
+    default_code = "UNAVAILABLE"
+
+
+class InferenceUnavailable(Unavailable):
     default_code = "INFERENCE_UNAVAILABLE"
+
+
+class StorageUnavailable(Unavailable):
+    """The database cannot be reached (restarting, network, too many connections)."""
+
+    default_code = "STORAGE_UNAVAILABLE"
 
 
 class JobNotDone(DomainError):

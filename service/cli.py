@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
     p.add_argument("--async", dest="async_", action="store_true", help="queue and print job ids")
     p.add_argument("--timeout", type=float, default=30.0, help="deadline per image, seconds")
+    p.add_argument("--language", default="", help="language of the guidance: en (default) or de")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="fetch a job's report from a running server")
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--addr")
     p.add_argument("--api-key")
+    p.add_argument("--language", default="", help="language of the guidance: en (default) or de")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("merchant", help="manage merchants")
@@ -330,7 +332,9 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     with ValidationClient(addr, _api_key(args), unary_limit_bytes=settings.unary_limit_bytes) as client:
         for path in args.images:
             try:
-                response = client.validate_file(path, profile=args.profile, mode=mode, timeout_s=args.timeout)
+                response = client.validate_file(
+                    path, profile=args.profile, mode=mode, timeout_s=args.timeout, language=args.language
+                )
             except grpc.RpcError as err:
                 failures += 1
                 if args.json:
@@ -356,7 +360,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from service.api.client import ValidationClient, format_response, response_to_json
 
     with ValidationClient(args.addr or settings.grpc_addr, _api_key(args)) as client:
-        response = client.get_report(args.job_id)
+        response = client.get_report(args.job_id, language=args.language)
     print(json.dumps(response_to_json(response), indent=2) if args.json else format_response(response))
     return 0
 

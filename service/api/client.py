@@ -58,11 +58,17 @@ class ValidationClient:
         idempotency_key: str = "",
         filename: str = "",
         timeout_s: float = 30.0,
+        language: str = "",
     ) -> pb.ValidateResponse:
         """Validate inline below the unary limit, else stream with UploadImage."""
         if len(data) <= self._unary_limit:
             request = pb.ValidateRequest(
-                product_id=product_id, image=data, profile=profile, mode=mode, idempotency_key=idempotency_key
+                product_id=product_id,
+                image=data,
+                profile=profile,
+                mode=mode,
+                idempotency_key=idempotency_key,
+                language=language,
             )
             response: pb.ValidateResponse = self.stub.Validate(
                 request, timeout=timeout_s, metadata=self._metadata
@@ -75,6 +81,7 @@ class ValidationClient:
             idempotency_key=idempotency_key,
             total_size=len(data),
             filename=filename,
+            language=language,
         )
         # each chunk is a message of its own: keep it under the server's per-message limit
         chunk_bytes = min(CHUNK_BYTES, max(16 * 1024, self._unary_limit // 2))
@@ -90,9 +97,9 @@ class ValidationClient:
         kwargs.setdefault("idempotency_key", uuid.uuid4().hex)
         return self.validate_bytes(path.read_bytes(), **kwargs)
 
-    def get_report(self, job_id: str, timeout_s: float = 10.0) -> pb.ValidateResponse:
+    def get_report(self, job_id: str, timeout_s: float = 10.0, language: str = "") -> pb.ValidateResponse:
         response: pb.ValidateResponse = self.stub.GetReport(
-            pb.GetReportRequest(job_id=job_id), timeout=timeout_s, metadata=self._metadata
+            pb.GetReportRequest(job_id=job_id, language=language), timeout=timeout_s, metadata=self._metadata
         )
         return response
 

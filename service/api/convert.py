@@ -10,6 +10,7 @@ from google.protobuf import timestamp_pb2
 from service.adapters.repository import ListFilter
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.domain.errors import InvalidRequest
+from service.domain.localize import localize_report
 from service.domain.taxonomy import GRADES
 
 if TYPE_CHECKING:
@@ -145,8 +146,9 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
     )
 
 
-def job_to_pb(view: JobView, *, deduplicated: bool = False) -> pb.ValidateResponse:
-    """The ValidateResponse of a job: status, timestamps, error, and the report when done."""
+def job_to_pb(view: JobView, *, deduplicated: bool = False, language: str = "en") -> pb.ValidateResponse:
+    """The ValidateResponse of a job: status, timestamps, error, and the report when done, its
+    merchant-facing text rendered in `language` (resolved by i18n.resolve_language)."""
     response = pb.ValidateResponse(
         job_id=view.job_id,
         status=STATUS_TO_PB.get(view.status, pb.JOB_STATUS_UNSPECIFIED),
@@ -160,7 +162,8 @@ def job_to_pb(view: JobView, *, deduplicated: bool = False) -> pb.ValidateRespon
         deduplicated=deduplicated,
     )
     if view.report is not None:
-        response.report.CopyFrom(report_to_pb(view.report, view.annotated_uri))
+        response.report.CopyFrom(report_to_pb(localize_report(view.report, language), view.annotated_uri))
+        response.report.language = language
     return response
 
 

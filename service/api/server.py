@@ -20,6 +20,7 @@ from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
 from service.ask import check_question
 from service.domain.errors import ImageTooLarge, InvalidRequest
+from service.domain.i18n import resolve_language
 from service.handlers import SubmitImage, SubmitResult
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
     @grpc_errors
     def Validate(self, request: pb.ValidateRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
         merchant_id = self._merchant(context, request.merchant_id)
+        language = resolve_language(request.language)
         source = request.WhichOneof("source")
         if source is None:
             raise InvalidRequest("source", "MISSING", "send the image bytes or an s3:// URI")
@@ -157,6 +159,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             idempotency_key=request.idempotency_key,
             image=image,
             s3_uri=request.s3_uri if source == "s3_uri" else None,
+            language=language,
         )
 
     @grpc_errors
@@ -171,6 +174,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             )
         header = first.header
         check_claim(merchant_id, header.merchant_id)
+        language = resolve_language(header.language)
         if header.total_size > self._upload_limit:
             raise self._too_large(header.total_size)
         data = bytearray()
@@ -195,25 +199,28 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             idempotency_key=header.idempotency_key,
             image=bytes(data),
             s3_uri=None,
+            language=language,
         )
 
     @grpc_errors
     def GetReport(self, request: pb.GetReportRequest, context: grpc.ServicerContext) -> pb.ValidateResponse:
         merchant_id = self._merchant(context)
+        language = resolve_language(request.language)
         if not request.job_id:
             raise InvalidRequest("job_id", "MISSING", "job_id is required")
-        return convert.job_to_pb(self._backend.get_job(merchant_id, request.job_id))
+        return convert.job_to_pb(self._backend.get_job(merchant_id, request.job_id), language=language)
 
     @grpc_errors
     def ListReports(
         self, request: pb.ListReportsRequest, context: grpc.ServicerContext
     ) -> pb.ListReportsResponse:
         merchant_id = self._merchant(context)
+        language = resolve_language(request.language)
         filters = convert.list_filter_from_pb(request)
         page_size = convert.page_size_from_pb(request.page_size)
         views, next_token = self._backend.list_jobs(merchant_id, filters, request.page_token, page_size)
         return pb.ListReportsResponse(
-            reports=[convert.job_to_pb(v) for v in views], next_page_token=next_token
+            reports=[convert.job_to_pb(v, language=language) for v in views], next_page_token=next_token
         )
 
     @grpc_errors
@@ -342,6 +349,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
 
     def _submit(self, context: grpc.ServicerContext, merchant_id: str, **fields: Any) -> pb.ValidateResponse:
         mode = convert.mode_from_pb(fields.pop("mode"))
+        language = fields.pop("language", "en")
         command = SubmitImage(
             merchant_id=merchant_id,
             product_id=fields["product_id"],
@@ -356,7 +364,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             view = self._backend.get_job(merchant_id, result.job_id)
         else:
             view = self._wait(context, merchant_id, result.job_id)
-        return convert.job_to_pb(view, deduplicated=result.deduplicated)
+        return convert.job_to_pb(view, deduplicated=result.deduplicated, language=language)
 
     def _wait(self, context: grpc.ServicerContext, merchant_id: str, job_id: str) -> JobView:
         """Wait for the report until the deadline minus a margin; UNAVAILABLE if inference is down."""

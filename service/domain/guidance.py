@@ -2,7 +2,9 @@
 
 Every code this package can emit is in GUIDANCE_CODES and documented in
 docs/guidance-codes.md (a unit test keeps the two in step). Codes never change
-meaning; new situations get new codes.
+meaning; new situations get new codes. The words come from the message catalogue
+(service/domain/i18n): reports are built in English, other languages are rendered
+from it when an answer is built (service/domain/localize.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from service.domain import i18n
 from service.domain.findings import ComplianceCheck, Guidance, ReportDistortion
 from service.domain.taxonomy import DISTORTIONS, SEVERITIES
 
@@ -23,85 +26,49 @@ class Advice:
     fix: str
 
 
-DISTORTION_ADVICE: Final[dict[str, Advice]] = {
-    "Low clarity": Advice(
-        "IMG_BLURRY_EDGES",
-        "the edges of the product look soft and fine detail is lost",
-        "loss of clarity",
-        "Reshoot in good light with the camera steady and focused on the product, "
-        "and upload the original file rather than an enlarged or re-saved copy.",
-    ),
-    "Noise": Advice(
-        "IMG_NOISY",
-        "grainy speckles cover surfaces that should look smooth",
-        "noise",
-        "Add light (daylight or a lamp) so the camera can use a low ISO; avoid digital zoom and night mode.",
-    ),
-    "Underexposure": Advice(
-        "IMG_TOO_DARK",
-        "this part of the picture is too dark to show colour and detail",
-        "underexposure",
-        "Add light or raise the exposure; light the product evenly from the front and sides.",
-    ),
-    "Overexposure": Advice(
-        "IMG_TOO_BRIGHT",
-        "highlights are burnt out to flat white and their detail is gone",
-        "overexposure",
-        "Lower the exposure or move the light further away; avoid direct flash and bright reflections.",
-    ),
-    "Blocking artifacts": Advice(
-        "IMG_COMPRESSION_BLOCKS",
-        "square blocks from heavy JPEG compression break up smooth areas",
-        "compression blocking",
-        "Upload the original photo or export JPEG at quality 90 or higher; do not re-save a compressed copy.",
-    ),
-    "Edge aliasing effect": Advice(
-        "IMG_JAGGED_EDGES",
-        "edges look stair-stepped and jagged instead of smooth",
-        "edge aliasing",
-        "Upload the image at its original resolution; when resizing, use a high-quality filter "
-        "(bicubic or Lanczos) and never enlarge a small image.",
-    ),
-    "Edge ringing effect": Advice(
-        "IMG_RINGING",
-        "halos and ripples appear next to sharp edges",
-        "edge ringing",
-        "Turn down sharpening in the camera or editor and save with a higher JPEG quality.",
-    ),
-    "Out of focus blur": Advice(
-        "IMG_OUT_OF_FOCUS",
-        "the product is out of focus and its details are smeared",
-        "focus blur",
-        "Tap to focus on the product before shooting and keep at least the lens's minimum distance from it.",
-    ),
-    "Motion blur": Advice(
-        "IMG_MOTION_BLUR",
-        "camera or subject movement streaks the details",
-        "motion blur",
-        "Hold the camera still or use a tripod, add light for a faster shutter, and keep the product still.",
-    ),
-    "Meaningless solid color": Advice(
-        "IMG_SOLID_COLOR_AREA",
-        "a flat area of solid colour carries no information about the product",
-        "empty solid-colour area",
-        "Crop the empty area so the product fills the frame, or remove the placeholder or overlay.",
-    ),
+# taxonomy string -> stable code; the words are in the catalogue (service/domain/i18n/en.py)
+DISTORTION_CODES: Final[dict[str, str]] = {
+    "Low clarity": "IMG_BLURRY_EDGES",
+    "Noise": "IMG_NOISY",
+    "Underexposure": "IMG_TOO_DARK",
+    "Overexposure": "IMG_TOO_BRIGHT",
+    "Blocking artifacts": "IMG_COMPRESSION_BLOCKS",
+    "Edge aliasing effect": "IMG_JAGGED_EDGES",
+    "Edge ringing effect": "IMG_RINGING",
+    "Out of focus blur": "IMG_OUT_OF_FOCUS",
+    "Motion blur": "IMG_MOTION_BLUR",
+    "Meaningless solid color": "IMG_SOLID_COLOR_AREA",
 }
-assert set(DISTORTION_ADVICE) == set(DISTORTIONS)
+assert set(DISTORTION_CODES) == set(DISTORTIONS)
+
+
+def _advice(code: str, language: str = "en") -> Advice:
+    return Advice(
+        code,
+        i18n.text(language, f"{code}.impact"),
+        i18n.text(language, f"{code}.problem"),
+        i18n.text(language, f"{code}.fix"),
+    )
+
+
+DISTORTION_ADVICE: Final[dict[str, Advice]] = {t: _advice(c) for t, c in DISTORTION_CODES.items()}
 
 OVERALL_QUALITY_CODE: Final = "IMG_LOW_OVERALL_QUALITY"
 
 # Compliance codes (produced by service.domain.compliance) with the fix shown to merchants.
 COMPLIANCE_CODES: Final[dict[str, str]] = {
-    "IMG_LOW_RESOLUTION": "Upload a larger original: at least the minimum size on the longest side.",
-    "IMG_BELOW_ZOOM_SIZE": "Upload at least 1000 px on the longest side so shoppers can zoom.",
-    "IMG_NOT_WHITE_BACKGROUND": "Shoot on, or cut the product out onto, a pure white (RGB 255) background.",
-    "IMG_PRODUCT_TOO_SMALL": "Crop tighter or move closer so the product fills at least 85% of the frame.",
-    "IMG_JPEG_QUALITY_LOW": "Export the JPEG at quality 90 or higher, or upload the camera original.",
-    "IMG_HAS_BORDER": "Remove the frame or bars around the photo; crop to the picture itself.",
-    "IMG_TOO_MANY_PIXELS": "Resize the image to at most 64 megapixels.",
-    "IMG_FILE_TOO_LARGE": "Save the image at a smaller file size (at most 16 MB), e.g. JPEG quality 90.",
-    "IMG_TEXT_OR_WATERMARK": "Remove text, logos, watermarks and promotional overlays from the photo.",
+    code: i18n.text("en", f"{code}.fix")
+    for code in (
+        "IMG_LOW_RESOLUTION",
+        "IMG_BELOW_ZOOM_SIZE",
+        "IMG_NOT_WHITE_BACKGROUND",
+        "IMG_PRODUCT_TOO_SMALL",
+        "IMG_JPEG_QUALITY_LOW",
+        "IMG_HAS_BORDER",
+        "IMG_TOO_MANY_PIXELS",
+        "IMG_FILE_TOO_LARGE",
+        "IMG_TEXT_OR_WATERMARK",
+    )
 }
 
 GUIDANCE_CODES: Final[tuple[str, ...]] = (
@@ -119,7 +86,15 @@ def advice_for(distortion: str) -> Advice:
 
 def distortion_guidance(d: ReportDistortion) -> Guidance:
     advice = advice_for(d.type)
-    message = f"{d.severity.capitalize()} {advice.problem} {d.region}: {advice.impact}."
+    message = i18n.render(
+        "en",
+        "guidance.distortion.message",
+        sentence=True,
+        severity=d.severity,
+        problem=advice.problem,
+        region=d.region,
+        impact=advice.impact,
+    )
     return Guidance(advice.code, message, advice.fix, distortion=d.type, box=d.box, severity=d.severity)
 
 
@@ -127,7 +102,7 @@ def compliance_guidance(check: ComplianceCheck) -> Guidance:
     """Guidance for a failed rule: severe when the rule is required, moderate when recommended."""
     return Guidance(
         check.code,
-        f"{check.message} ({check.rule})",
+        i18n.render("en", "guidance.compliance.message", message=check.message, rule=check.rule),
         check.fix,
         severity="severe" if check.required else "moderate",
     )
@@ -165,7 +140,7 @@ def build_guidance(
 def overall_guidance(grade: str) -> Guidance:
     return Guidance(
         OVERALL_QUALITY_CODE,
-        f"The overall picture quality is {grade}, although no single defect stands out.",
-        "Reshoot the product in good, even light with a steady, focused camera and upload the original file.",
+        i18n.render("en", f"{OVERALL_QUALITY_CODE}.message", grade=grade),
+        i18n.text("en", f"{OVERALL_QUALITY_CODE}.fix"),
         severity="severe" if grade == "bad" else "moderate",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from service.domain import i18n
 from service.domain.compliance import run_checks
 from service.domain.description import build_description
 from service.domain.findings import (
@@ -166,7 +167,7 @@ def _fit_box(box: Box, prediction: Prediction, image: DecodedImage) -> Box:
     return (x1, y1, x2, y2)
 
 
-EXPECTED_BACKGROUND_IMPACT = "this is the plain white background the marketplace asks for"
+EXPECTED_BACKGROUND_IMPACT = i18n.text("en", "distortion.expected.impact")
 
 
 def _is_expected(distortion: str, box: Box, image: DecodedImage, profile: MarketplaceProfile | None) -> bool:

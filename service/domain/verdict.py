@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from service.domain import i18n
 from service.domain.findings import ComplianceCheck, ReportDistortion, Verdict
 from service.domain.profiles import VerdictPolicy
 
@@ -26,27 +27,33 @@ def decide(
         if c.passed is not False:
             continue
         if c.required and policy.reject_on_required_failure:
-            rejects.append(f"required rule failed: {c.code}")
+            rejects.append(i18n.render("en", "verdict.required_failed", code=c.code))
         elif not c.required and policy.warn_on_recommended_failure:
-            warns.append(f"recommendation not met: {c.code}")
+            warns.append(i18n.render("en", "verdict.recommended_failed", code=c.code))
         else:
-            warns.append(f"rule failed: {c.code}")
+            warns.append(i18n.render("en", "verdict.rule_failed", code=c.code))
     if grade in policy.reject_grades:
-        rejects.append(f"quality grade is {grade}")
+        rejects.append(i18n.render("en", "verdict.grade", grade=grade))
     elif grade in policy.warn_grades:
-        warns.append(f"quality grade is {grade}")
+        warns.append(i18n.render("en", "verdict.grade", grade=grade))
     for d in distortions:
         if d.expected:  # what the profile asks for, e.g. Amazon's white background
             continue
-        what = f"{d.severity} {d.type.lower()} {d.region}"
         if d.key and d.severity in policy.reject_key_severities:
-            rejects.append(f"key distortion: {what}")
+            rejects.append(_about(d, "verdict.key_distortion"))
         elif not d.key and policy.reject_any_severe and d.severity == "severe":
-            rejects.append(f"severe distortion: {what}")
+            rejects.append(_about(d, "verdict.severe_distortion"))
         elif d.key and d.severity in policy.warn_key_severities:
-            warns.append(f"key distortion: {what}")
+            warns.append(_about(d, "verdict.key_distortion"))
     if rejects:
         return "reject", tuple(rejects)
     if warns:
         return "warn", tuple(warns)
     return "accept", ()
+
+
+def _about(d: ReportDistortion, key: str) -> str:
+    """A reason naming a distortion: "key distortion: moderate motion blur in the lower right corner"."""
+    return i18n.render(
+        "en", key, severity=d.severity, distortion=i18n.word("en", "type", d.type), region=d.region
+    )

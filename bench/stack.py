@@ -35,6 +35,7 @@ class RunningStack:
     addr: str
     triton_grpc_url: str
     api_key: str = ""
+    http_url: str = ""  # the report pages (IDETEX_HTTP_ADDR)
     children: list[int] = field(default_factory=list)
 
     @property
@@ -130,13 +131,21 @@ def running_stack(
     env.pop("DATABASE_URL", None)
     env.pop("BROKER_URL", None)
     env["IDETEX_GRPC_ADDR"] = addr
+    http_addr = f"127.0.0.1:{find_free_port()}"
+    env["IDETEX_HTTP_ADDR"] = http_addr
     env.update(extra_env or {})
     cmd = [str(IDETEX), "serve", "--triton-ports", f"{http},{grpc_port},{metrics}", "--workers", str(workers)]
     with (workdir / "serve.log").open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
-        stack = RunningStack(proc=proc, workdir=workdir, addr=addr, triton_grpc_url=f"127.0.0.1:{grpc_port}")
+        stack = RunningStack(
+            proc=proc,
+            workdir=workdir,
+            addr=addr,
+            triton_grpc_url=f"127.0.0.1:{grpc_port}",
+            http_url=f"http://{http_addr}",
+        )
         try:
             _wait_serving(stack, timeout_s)
             stack.children = descendants(proc.pid)

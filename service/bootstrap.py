@@ -11,11 +11,11 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import ask, audits, handlers, webhooks
+from service import ask, audits, handlers, report_pages, webhooks
 from service.adapters.blobs import LocalBlobStore, blob_store_from_url, s3_client_factory
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
@@ -118,6 +118,9 @@ class Container:
         self.deps = deps
         self.publisher = publisher
         self._close = close
+        self.links = report_pages.ReportLinks(
+            settings.report_links_base(), settings.report_link_secret, settings.report_link_ttl_s
+        )
 
     # commands
     def submit(self, cmd: handlers.SubmitImage) -> handlers.SubmitResult:
@@ -216,7 +219,7 @@ class Container:
 
     # queries
     def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
-        return handlers.wait_for_report(self.deps, merchant_id, job_id, timeout_s)
+        return self.links.add(handlers.wait_for_report(self.deps, merchant_id, job_id, timeout_s))
 
     def ask_quality(
         self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
@@ -224,12 +227,23 @@ class Container:
         return ask.ask_quality(self.deps, merchant_id, job_id, question, options)
 
     def get_job(self, merchant_id: str, job_id: str) -> JobView:
-        return handlers.get_job(self.deps, merchant_id, job_id)
+        return self.links.add(handlers.get_job(self.deps, merchant_id, job_id))
 
     def list_jobs(
         self, merchant_id: str, filt: ListFilter, page_token: str = "", page_size: int = 50
     ) -> tuple[list[JobView], str]:
-        return handlers.list_jobs(self.deps, merchant_id, filt, page_token, page_size)
+        views, token = handlers.list_jobs(self.deps, merchant_id, filt, page_token, page_size)
+        return [self.links.add(v) for v in views], token
+
+    # report pages (service.api.pages)
+    def job_for_link(self, job_id: str, params: Mapping[str, str]) -> JobView:
+        return self.links.job_for_link(self.deps, job_id, params)
+
+    def annotated_image(self, view: JobView) -> bytes:
+        return report_pages.annotated_image(self.deps, view)
+
+    def report_page(self, view: JobView, params: Mapping[str, str] | None = None) -> str:
+        return report_pages.page_html(view, self.links.image_src(view, params))
 
     def authenticate(self, api_key: str) -> str:
         return handlers.authenticate(self.deps, api_key)

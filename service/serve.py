@@ -27,6 +27,7 @@ from service.settings import Settings, env_name
 
 if TYPE_CHECKING:
     from service.adapters.triton_server import TritonServer
+    from service.api.pages import PageServer
 
 log = logging.getLogger("idetex.serve")
 
@@ -165,6 +166,22 @@ def stop_process(proc: subprocess.Popen[bytes], name: str, grace_s: float = 10.0
         proc.wait()
 
 
+def start_report_pages(container: Any, settings: Settings) -> PageServer | None:
+    """The report pages' HTTP server on IDETEX_HTTP_ADDR, started (None when it is "off").
+    With port 0 and no IDETEX_REPORT_BASE_URL, the links in replies point at the port it got."""
+    from service.api.pages import PageServer
+
+    address = settings.http_listen_addr()
+    if not address:
+        return None
+    pages = PageServer(container, address)
+    if not settings.report_base_url:
+        container.links.base_url = pages.url
+    pages.start()
+    log.info("report pages on %s/reports/<job_id>", pages.url)
+    return pages
+
+
 class _Stop(Exception):
     pass
 
@@ -211,8 +228,11 @@ def serve(
             api = build_server(container, settings)
             api.start()
             stack.callback(api.stop)
+            pages = start_report_pages(container, settings)
+            if pages is not None:
+                stack.callback(pages.stop)
             key = dev_api_key(container, settings)
-            _print_banner(settings, key)
+            _print_banner(settings, key, pages)
             while True:
                 time.sleep(1.0)
                 if worker.poll() is not None:
@@ -242,8 +262,10 @@ def serve_api(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _raise_stop)
     container = build(settings)
     api = build_server(container, settings)
+    pages = None
     try:
         api.start()
+        pages = start_report_pages(container, settings)
         log.info(
             "gRPC API on %s (Triton %s, broker %s)",
             settings.grpc_addr,
@@ -255,13 +277,17 @@ def serve_api(settings: Settings) -> int:
     except _Stop as why:
         log.info("%s: stopping", why)
     finally:
+        if pages is not None:
+            pages.stop()
         api.stop()
         container.close()
     return 0
 
 
-def _print_banner(settings: Settings, key: str | None) -> None:
+def _print_banner(settings: Settings, key: str | None, pages: PageServer | None = None) -> None:
     lines = [f"iDetex validation API on {settings.grpc_addr} (gRPC, reflection and grpc.health.v1 enabled)"]
+    if pages is not None:
+        lines.append(f"report pages on {pages.url}/reports/<job_id> (the link is in each reply)")
     if key:
         lines.append(f"dev API key (also in {DEV_KEY_FILE}): {key}")
     script = Path(sys.executable).parent / "idetex"

@@ -15,6 +15,7 @@ from typing import Literal
 
 MiB = 1024 * 1024
 DEV_PEPPER = "dev-pepper-not-secret"
+DEV_REPORT_LINK_SECRET = "dev-report-link-secret-not-secret"
 
 Environment = Literal["development", "production"]
 TritonProtocol = Literal["grpc", "http"]
@@ -73,6 +74,10 @@ class Settings:
     audit_lease_s: float = 120.0
     webhook_allow_private: bool = False
     webhook_allow_networks: str = ""  # "127.0.0.1/32,10.20.0.0/16": private networks webhooks may reach
+    http_addr: str = "127.0.0.1:8080"  # the HTML report pages; "off" turns the HTTP server off
+    report_base_url: str = ""  # what signed report links start with; default http://<http_addr>
+    report_link_secret: str = DEV_REPORT_LINK_SECRET
+    report_link_ttl_s: int = 7 * 24 * 3600
     log_level: str = "INFO"
 
     @classmethod
@@ -117,6 +122,17 @@ class Settings:
             out[profile] = choice
         return out
 
+    def http_listen_addr(self) -> str:
+        """IDETEX_HTTP_ADDR, or "" when the report pages' HTTP server is off ("off")."""
+        return "" if self.http_addr.strip().lower() in ("", "off") else self.http_addr.strip()
+
+    def report_links_base(self) -> str:
+        """Where merchants open report pages: IDETEX_REPORT_BASE_URL, else http://<IDETEX_HTTP_ADDR>;
+        "" when neither is set (no links in replies)."""
+        if self.report_base_url:
+            return self.report_base_url.rstrip("/")
+        return f"http://{self.http_listen_addr()}" if self.http_listen_addr() else ""
+
     def validate(self) -> None:
         """Raise SettingsError for values that cannot work, and for default secrets in production."""
         if self.environment not in ("development", "production"):
@@ -135,6 +151,8 @@ class Settings:
             [ip_network(p.strip(), strict=False) for p in self.webhook_allow_networks.split(",") if p.strip()]
         except ValueError as exc:
             raise SettingsError(f"{env_name('webhook_allow_networks')}: {exc}") from exc
+        if self.report_link_ttl_s <= 0:
+            raise SettingsError(f"{env_name('report_link_ttl_s')} must be a positive number of seconds")
         if self.vlm_family not in ("qwen2-vl", "internvl"):
             raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
         if self.environment == "production":
@@ -144,6 +162,11 @@ class Settings:
                 )
             if self.webhook_allow_private:
                 raise SettingsError(f"{env_name('webhook_allow_private')} is for development only")
+            weak = self.report_link_secret == DEV_REPORT_LINK_SECRET or len(self.report_link_secret) < 16
+            if self.report_links_base() and weak:
+                raise SettingsError(
+                    f"production needs {env_name('report_link_secret')}: a secret of at least 16 characters"
+                )
 
 
 _FALLBACKS = {"database_url": "DATABASE_URL", "broker_url": "BROKER_URL"}

@@ -31,6 +31,8 @@ class JobView:
     original_uri: str
     model_version: str = ""
     image_sha256: str = ""
+    report_url: str = ""  # signed, expiring link to the HTML report page (service.report_pages)
+    annotated_url: str = ""  # signed, expiring link to the annotated JPEG
 
 
 def job_view(job: Job, report: ReportRow | None) -> JobView:

@@ -89,7 +89,9 @@ def image_info_to_pb(image: ImageFacts) -> pb.ImageInfo:
     )
 
 
-def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
+def report_to_pb(
+    report: Report, annotated_uri: str | None = None, report_url: str = "", annotated_url: str = ""
+) -> pb.Report:
     """The proto Report of a domain Report (boxes in the original, EXIF-rotated frame)."""
     distortions = [
         pb.Distortion(
@@ -143,6 +145,8 @@ def report_to_pb(report: Report, annotated_uri: str | None = None) -> pb.Report:
         verdict_reasons=list(report.verdict_reasons),
         image=image_info_to_pb(report.image),
         description_grounded=report.description.grounded,
+        report_url=report_url,
+        annotated_image_url=annotated_url,
     )
 
 
@@ -162,7 +166,14 @@ def job_to_pb(view: JobView, *, deduplicated: bool = False, language: str = "en"
         deduplicated=deduplicated,
     )
     if view.report is not None:
-        response.report.CopyFrom(report_to_pb(localize_report(view.report, language), view.annotated_uri))
+        response.report.CopyFrom(
+            report_to_pb(
+                localize_report(view.report, language),
+                view.annotated_uri,
+                view.report_url,
+                view.annotated_url,
+            )
+        )
         response.report.language = language
     return response
 

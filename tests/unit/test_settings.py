@@ -69,8 +69,28 @@ def test_production_refuses_the_default_pepper():
         Settings.from_env({"IDETEX_ENVIRONMENT": "production"})
     with pytest.raises(SettingsError):
         Settings.from_env({"IDETEX_ENVIRONMENT": "production", "IDETEX_API_KEY_PEPPER": DEV_PEPPER})
-    ok = Settings.from_env({"IDETEX_ENVIRONMENT": "production", "IDETEX_API_KEY_PEPPER": "x" * 32})
+    ok = Settings.from_env(
+        {
+            "IDETEX_ENVIRONMENT": "production",
+            "IDETEX_API_KEY_PEPPER": "x" * 32,
+            "IDETEX_REPORT_LINK_SECRET": "y" * 32,
+        }
+    )
     assert ok.environment == "production"
+
+
+def test_production_refuses_the_default_report_link_secret():
+    """Signed report links need a real secret in production, unless the report pages are off."""
+    env = {"IDETEX_ENVIRONMENT": "production", "IDETEX_API_KEY_PEPPER": "x" * 32}
+    with pytest.raises(SettingsError, match="IDETEX_REPORT_LINK_SECRET"):
+        Settings.from_env(env)
+    with pytest.raises(SettingsError, match="IDETEX_REPORT_LINK_SECRET"):
+        Settings.from_env(env | {"IDETEX_REPORT_LINK_SECRET": "short"})
+    off = Settings.from_env(env | {"IDETEX_HTTP_ADDR": "off"})
+    assert off.http_listen_addr() == "" and off.report_links_base() == ""
+    public = Settings(report_base_url="https://reports.example.com/", http_addr="0.0.0.0:8080")
+    assert public.report_links_base() == "https://reports.example.com"
+    assert Settings().report_links_base() == "http://127.0.0.1:8080"
 
 
 def test_production_refuses_private_webhook_destinations():

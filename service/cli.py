@@ -85,6 +85,25 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("merchant_id")
     c.add_argument("model_choice", choices=("default", "mllm", "both", "inherit"))
     c.set_defaults(func=cmd_merchant_set_model)
+    c = msub.add_parser(
+        "set-policy",
+        help="override a marketplace profile's thresholds and verdict policy for one merchant",
+        description="Keys: the profile's thresholds (min_long_side, recommended_long_side, "
+        "min_product_fill, min_white_border_fraction, min_jpeg_quality, max_megapixels, max_file_bytes, "
+        "white_background, no_borders, no_text_or_watermarks) and its verdict policy (reject_grades, "
+        "warn_grades, reject_key_severities, warn_key_severities, reject_any_severe, "
+        "reject_on_required_failure, warn_on_recommended_failure). `none` switches an optional rule off; "
+        "sets are comma-separated. See docs/configuration.md.",
+    )
+    c.add_argument("merchant_id")
+    c.add_argument("--profile", required=True, help="default, amazon_main, ebay, google_merchant")
+    c.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--unset", action="append", default=[], metavar="KEY", help="back to the profile's value")
+    c.add_argument("--clear", action="store_true", help="drop every override of the profile first")
+    c.set_defaults(func=cmd_merchant_policy)
+    c = msub.add_parser("show-policy", help="a merchant's policy overrides per profile")
+    c.add_argument("merchant_id")
+    c.set_defaults(func=cmd_merchant_policy)
 
     p = sub.add_parser("webhook", help="manage a merchant's webhook endpoints and deliveries")
     wsub = p.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
@@ -300,6 +319,33 @@ def cmd_merchant_set_model(args: argparse.Namespace, settings: Settings) -> int:
     print(
         f"merchant {args.merchant_id}: model choice {choice or 'inherited (profile or IDETEX_MODEL_CHOICE)'}"
     )
+    return 0
+
+
+def cmd_merchant_policy(args: argparse.Namespace, settings: Settings) -> int:
+    from service.bootstrap import build
+    from service.domain.policy import format_value, parse_assignments
+    from service.serve import prepare
+
+    values = parse_assignments(getattr(args, "assignments", []))  # bad keys fail before any I/O
+    prepare(settings)
+    container = build(settings)
+    try:
+        if args.merchant_command == "set-policy":
+            if not (values or args.unset or args.clear):
+                print("nothing to change: give --set KEY=VALUE, --unset KEY or --clear", file=sys.stderr)
+                return 2
+            current = container.set_policy(args.merchant_id, args.profile, values, args.unset, args.clear)
+            shown = {args.profile: current}
+        else:
+            shown = container.policies(args.merchant_id)
+    finally:
+        container.close()
+    for profile, overrides in shown.items():
+        pairs = " ".join(f"{k}={format_value(v)}" for k, v in overrides.items())
+        print(f"merchant {args.merchant_id} {profile}: {pairs or 'profile defaults'}")
+    if not shown:
+        print(f"merchant {args.merchant_id}: no overrides (profile defaults)")
     return 0
 
 

@@ -173,4 +173,6 @@ def format_response(response: pb.ValidateResponse, title: str = "") -> str:
         lines += [f"    - [{c.code}] {c.message}" for c in failed]
     if r.annotated_image_uri:
         lines.append(f"  annotated: {r.annotated_image_uri}")
+    if r.report_url:
+        lines.append(f"  report page: {r.report_url}")
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
 
 from google.protobuf import timestamp_pb2
 
@@ -270,4 +270,72 @@ def audit_to_pb(view: AuditView) -> pb.Audit:
         error=view.error or "",
         created_at=timestamp(view.created_at),
         finished_at=timestamp(view.finished_at),
+    )
+
+
+PB_TO_CHECK: Final = {v: k for k, v in CHECK_TO_PB.items()}
+
+
+def report_from_pb(r: pb.Report) -> Report:
+    """A domain Report back from its proto (client side: `idetex html` renders it). Lossy where the
+    proto is: no grade probabilities, no measured values, no 'expected' flags."""
+    from service.domain.findings import ComplianceCheck, Description, Guidance, ReportDistortion, Verdict
+    from service.domain.report import ImageFacts, Report
+
+    def box(b: pb.Box) -> tuple[int, int, int, int]:
+        return (b.x1, b.y1, b.x2, b.y2)
+
+    steps = list(r.description_steps) + [""] * (4 - len(r.description_steps))
+    i = r.image
+    return Report(
+        profile=r.profile,
+        model_version=r.model_version,
+        grade=r.grade,
+        fine_level=r.fine_level,
+        score=float(r.score),
+        distortions=tuple(
+            ReportDistortion(d.type, d.severity, box(d.box), float(d.confidence), d.key, d.region, d.impact)
+            for d in r.distortions
+        ),
+        description=Description(
+            overview=steps[0],
+            paragraphs=tuple(p for p in steps[1].split("\n") if p),
+            key_line=steps[2],
+            conclusion=steps[3],
+            grounded=r.description_grounded,
+        ),
+        guidance=tuple(
+            Guidance(
+                g.code,
+                g.message,
+                g.fix,
+                g.distortion or None,
+                box(g.box) if g.HasField("box") else None,
+                g.severity,
+            )
+            for g in r.guidance
+        ),
+        compliance=tuple(
+            ComplianceCheck(c.code, c.rule, PB_TO_CHECK.get(c.passed), c.message, c.fix, c.required)
+            for c in r.compliance
+        ),
+        verdict=cast("Verdict", PB_TO_VERDICT.get(r.verdict, "warn")),
+        verdict_reasons=tuple(r.verdict_reasons),
+        image=ImageFacts(
+            width=r.width,
+            height=r.height,
+            source_format=i.source_format,
+            byte_size=i.byte_size,
+            sha256=i.sha256,
+            jpeg_quality=i.jpeg_quality or None,
+            bit_depth=i.bit_depth,
+            had_alpha=i.had_alpha,
+            frame_count=i.frame_count,
+            exif_transposed=i.exif_transposed,
+            icc_converted=i.icc_converted,
+            brightness=float(i.brightness),
+            contrast=float(i.contrast),
+            colourfulness=float(i.colourfulness),
+        ),
+        produced_by=r.produced_by,
     )

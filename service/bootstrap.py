@@ -209,6 +209,19 @@ class Container:
     def set_model_choice(self, merchant_id: str, model_choice: str | None) -> None:
         handlers.set_model_choice(self.deps, merchant_id, model_choice)
 
+    def set_policy(
+        self,
+        merchant_id: str,
+        profile: str,
+        values: Mapping[str, Any] | None = None,
+        unset: Sequence[str] = (),
+        clear: bool = False,
+    ) -> dict[str, Any]:
+        return handlers.set_policy(self.deps, merchant_id, profile, values, unset, clear)
+
+    def policies(self, merchant_id: str) -> dict[str, dict[str, Any]]:
+        return handlers.policies(self.deps, merchant_id)
+
     def create_merchant(
         self, name: str, webhook_url: str | None = None, model_choice: str | None = None
     ) -> tuple[str, str]:

@@ -36,7 +36,9 @@ from service.merchants import (
     authenticate,
     create_merchant,
     issue_api_key,
+    policies,
     set_model_choice,
+    set_policy,
     webhook_secret,
 )
 from service.views import JobView, decode_page_token, encode_page_token, job_view
@@ -54,10 +56,12 @@ __all__ = [
     "get_job",
     "issue_api_key",
     "list_jobs",
+    "policies",
     "process_job",
     "readiness",
     "requeue_stale",
     "set_model_choice",
+    "set_policy",
     "submit",
     "wait_for_report",
     "webhook_secret",
@@ -174,7 +178,18 @@ def _earlier_job(
                     "this idempotency key was used for a different image or profile",
                 )
             return job
-    return uow.repo.reusable_job(merchant_id, sha256, profile, version, RETRYABLE_CODES)
+    job = uow.repo.reusable_job(merchant_id, sha256, profile, version, RETRYABLE_CODES)
+    if job is not None and job.status == "DONE" and not _same_policy(uow, job):
+        return None  # the merchant changed its policy since: a new report under the new one
+    return job
+
+
+def _same_policy(uow: UnitOfWork, job: Job) -> bool:
+    """Whether the job's report was built under the merchant's current overrides of its profile."""
+    report = uow.repo.report(job.id)
+    row = uow.repo.merchant_policy(job.merchant_id, get_profile(job.profile).name)
+    built_with = (report.body.get("policy_overrides") or {}) if report is not None else {}
+    return built_with == (dict(row.overrides) if row is not None else {})
 
 
 def _repeat(uow: UnitOfWork, job: Job) -> SubmitResult:
@@ -225,7 +240,9 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         uow.commit()
         merchant = uow.repo.merchant(job.merchant_id)
         choice = deps.choose_model(merchant.model_choice if merchant else None, job.profile)
-        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile, choice)
+        policy = uow.repo.merchant_policy(job.merchant_id, get_profile(job.profile).name)
+        overrides = dict(policy.overrides) if policy is not None else {}
+        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile, choice, overrides)
     claim_ms = round((time.perf_counter() - claim_start) * 1000, 1)
     try:
         outcome = pipeline.run(deps, spec)

@@ -1,14 +1,19 @@
-"""Merchants and their credentials: create, issue API keys, authenticate, webhook secret."""
+"""Merchants and their credentials: create, issue API keys, authenticate, webhook secret;
+their policy overrides of the marketplace profiles."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from service import credentials
 from service.adapters import webhook as wh
-from service.adapters.db import Merchant, WebhookEndpoint
+from service.adapters.db import Merchant, MerchantPolicy, WebhookEndpoint
 from service.deps import Deps
 from service.domain.errors import InvalidRequest, NotFound
+from service.domain.policy import KEYS, check_overrides
+from service.domain.profiles import get_profile
 from service.settings import MODEL_CHOICES
 from service.webhooks import DEFAULT_EVENTS
 
@@ -93,3 +98,52 @@ def authenticate(deps: Deps, api_key: str) -> str:
     """The merchant id for a valid, unrevoked API key; Unauthenticated otherwise."""
     with deps.uow() as uow:
         return credentials.check_api_key(uow.repo, api_key, deps.api_key_pepper)
+
+
+def set_policy(
+    deps: Deps,
+    merchant_id: str,
+    profile: str,
+    values: Mapping[str, Any] | None = None,
+    unset: Sequence[str] = (),
+    clear: bool = False,
+) -> dict[str, Any]:
+    """Change the merchant's overrides of `profile` and return them: `clear` drops them all first,
+    `unset` drops keys, `values` (typed, e.g. from policy.parse_assignments) sets keys. Jobs
+    processed from now on use them; stored reports keep the overrides they were built with."""
+    prof = get_profile(profile).name
+    unknown = [k for k in unset if k not in KEYS]
+    if unknown:
+        raise InvalidRequest(f"policy.{unknown[0]}", "UNKNOWN_KEY", f"unknown policy key {unknown[0]!r}")
+    checked = check_overrides(values or {})
+    with deps.uow() as uow:
+        if uow.repo.merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        row = uow.repo.merchant_policy(merchant_id, prof)
+        current = {} if row is None or clear else dict(row.overrides)
+        for key in unset:
+            current.pop(key, None)
+        current.update(checked)
+        if row is None and current:
+            uow.repo.add(MerchantPolicy(merchant_id=merchant_id, profile=prof, overrides=current))
+        elif row is not None and current:
+            row.overrides = current
+        elif row is not None:
+            uow.repo.delete(row)
+        uow.commit()
+    return current
+
+
+def policies(deps: Deps, merchant_id: str) -> dict[str, dict[str, Any]]:
+    """The merchant's overrides per profile (profiles without overrides are left out)."""
+    with deps.uow() as uow:
+        if uow.repo.merchant(merchant_id) is None:
+            raise NotFound(f"no merchant {merchant_id}")
+        return {row.profile: dict(row.overrides) for row in uow.repo.merchant_policies(merchant_id)}
+
+
+def policy_for(deps: Deps, merchant_id: str, profile: str) -> dict[str, Any]:
+    """The overrides a job of this merchant under `profile` is built with ({} for none)."""
+    with deps.uow() as uow:
+        row = uow.repo.merchant_policy(merchant_id, get_profile(profile).name)
+        return {} if row is None else dict(row.overrides)

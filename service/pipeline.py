@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,8 @@ class JobSpec:
     original_uri: str
     profile: str
     model_choice: str = "default"  # default | mllm | both (Deps.choose_model)
+    # the merchant's overrides of the profile (service/domain/policy.py), {} for none
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     )
     watch.lap("decode")
     # started before pre-processing: mostly done by the time inference needs both cores
-    measured = _background().submit(measure_image, image, spec.profile)
+    measured = _background().submit(measure_image, image, spec.profile, spec.overrides)
     base = _background().submit(canvas, image.rgb)
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")
@@ -131,7 +134,7 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     annotated = _background().submit(
         lambda: deps.blobs.put(key, annotate_canvas(base.result(), prediction), "image/jpeg")
     )
-    report = build_report(prediction, image, spec.profile, version, measured.result())
+    report = build_report(prediction, image, spec.profile, version, measured.result(), spec.overrides)
     if parsed is not None:
         produced_by = vlm_report.MLLM if spec.model_choice == "mllm" else vlm_report.BOTH
         report = replace(report, description=description_from_text(parsed), produced_by=produced_by)

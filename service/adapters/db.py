@@ -68,6 +68,17 @@ class Merchant(Base):
     model_choice: Mapped[str | None] = mapped_column(String(16))  # None: the profile's or global choice
 
 
+class MerchantPolicy(Base):
+    """A merchant's overrides of one marketplace profile (service/domain/policy.py): key -> typed value."""
+
+    __tablename__ = "merchant_policies"
+
+    merchant_id: Mapped[str] = mapped_column(ForeignKey("merchants.id"), primary_key=True)
+    profile: Mapped[str] = mapped_column(String(64), primary_key=True)
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
 class ApiKey(Base):
     __tablename__ = "api_keys"
 

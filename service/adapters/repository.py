@@ -15,6 +15,7 @@ from service.adapters.db import (
     DistortionRow,
     Job,
     Merchant,
+    MerchantPolicy,
     ReportRow,
     WebhookDelivery,
     WebhookEndpoint,
@@ -51,6 +52,13 @@ class Repository:
 
     def merchant(self, merchant_id: str) -> Merchant | None:
         return self.session.get(Merchant, merchant_id)
+
+    def merchant_policy(self, merchant_id: str, profile: str) -> MerchantPolicy | None:
+        return self.session.get(MerchantPolicy, (merchant_id, profile))
+
+    def merchant_policies(self, merchant_id: str) -> list[MerchantPolicy]:
+        query = select(MerchantPolicy).where(MerchantPolicy.merchant_id == merchant_id)
+        return list(self.session.scalars(query.order_by(MerchantPolicy.profile)))
 
     def api_key_by_prefix(self, prefix: str) -> ApiKey | None:
         return self.session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()

@@ -6,7 +6,8 @@ DecodedImage in, a Report out. `Report.to_json` / `Report.from_json` round-trip 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain import i18n
@@ -23,6 +24,7 @@ from service.domain.findings import (
 from service.domain.guidance import advice_for, build_guidance
 from service.domain.imaging import DecodedImage
 from service.domain.measures import ImageStats, measure, white_share
+from service.domain.policy import apply_overrides
 from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile, get_profile
 from service.domain.regions import describe_region
@@ -109,6 +111,8 @@ class Report:
     # which model wrote it: "idetex_lite" (default), "idetex_vlm" (MLLM), or
     # "idetex_vlm+idetex_lite" (MLLM description and grade, default model's boxes)
     produced_by: str = "idetex_lite"
+    # the merchant's overrides of the profile this report was built under (service/domain/policy.py)
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key_distortions(self) -> tuple[ReportDistortion, ...]:
@@ -126,6 +130,7 @@ class Report:
             "verdict": self.verdict,
             "verdict_reasons": list(self.verdict_reasons),
             "produced_by": self.produced_by,
+            "policy_overrides": dict(self.policy_overrides),
             "distortions": [d.to_json() for d in self.distortions],
             "description": self.description.to_json(),
             "guidance": [g.to_json() for g in self.guidance],
@@ -154,6 +159,7 @@ class Report:
             grade_probs=tuple(float(p) for p in d.get("grade_probs", ())),
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
             produced_by=str(d.get("produced_by", "idetex_lite")),
+            policy_overrides=dict(d.get("policy_overrides") or {}),
         )
 
 
@@ -212,9 +218,12 @@ class ImageMeasures:
     checks: tuple[ComplianceCheck, ...]
 
 
-def measure_image(image: DecodedImage, profile: str) -> ImageMeasures:
-    """Image statistics and the named profile's marketplace checks for `image`."""
-    prof = get_profile(profile)
+def measure_image(
+    image: DecodedImage, profile: str, overrides: Mapping[str, Any] | None = None
+) -> ImageMeasures:
+    """Image statistics and the named profile's marketplace checks for `image`, under the
+    merchant's `overrides` of the profile's thresholds when given."""
+    prof = apply_overrides(get_profile(profile), overrides)
     stats = measure(image.rgb)
     return ImageMeasures(prof, stats, run_checks(image, prof, stats))
 
@@ -225,14 +234,17 @@ def build_report(
     profile: str,
     model_version: str,
     measured: ImageMeasures | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Report:
-    """Turn the model's prediction for `image` into the full report under the named marketplace profile.
+    """Turn the model's prediction for `image` into the full report under the named marketplace profile,
+    with the merchant's `overrides` of its thresholds and verdict policy (recorded in the report).
 
-    `measured` is measure_image(image, profile), when it was computed ahead (e.g. during inference).
+    `measured` is measure_image(image, profile, overrides), when it was computed ahead (e.g. during
+    inference).
     """
     if measured is None:
-        measured = measure_image(image, profile)
-    elif measured.profile is not get_profile(profile):
+        measured = measure_image(image, profile, overrides)
+    elif measured.profile != apply_overrides(get_profile(profile), overrides):
         raise ValueError(f"measures for profile {measured.profile.name!r} given for {profile!r}")
     prof, stats, checks = measured.profile, measured.stats, measured.checks
     distortions = report_distortions(prediction, image, prof)
@@ -255,4 +267,5 @@ def build_report(
         verdict_reasons=reasons,
         image=ImageFacts.of(image, stats),
         grade_probs=tuple(round(float(p), 4) for p in prediction.grade_probs),
+        policy_overrides=dict(overrides or {}),
     )

@@ -28,3 +28,27 @@ def test_the_legacy_webhook_url_becomes_an_endpoint_with_the_same_secret(tmp_pat
     assert [tuple(r) for r in rows] == [
         ("m1", "https://hooks.example.com/h", "whsec_c2VjcmV0", "report.completed,report.failed", 1)
     ]
+
+
+def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(tmp_path):
+    """From 0004: existing merchants stay; a merchant's overrides per profile are stored as JSON."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(url, "0004")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO merchants (id, name, created_at) VALUES ('m1', 'Shop', '2026-01-01')")
+        )
+    migrate(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO merchant_policies (merchant_id, profile, overrides, updated_at) "
+                "VALUES ('m1', 'amazon_main', '{\"min_product_fill\": 0.8}', '2026-01-02')"
+            )
+        )
+        rows = conn.execute(sa.text("SELECT merchant_id, profile, overrides FROM merchant_policies")).fetchall()
+        names = conn.execute(sa.text("SELECT name FROM merchants")).scalars().all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("m1", "amazon_main", '{"min_product_fill": 0.8}')]
+    assert names == ["Shop"]

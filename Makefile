@@ -57,6 +57,10 @@ lint: $(VENV)/.dev $(PB2) ## ruff + mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy service workers training bench
 
+FUZZ_SECONDS ?= 600
+fuzz: $(VENV)/.dev $(PB2) ## fuzz the image decoder and the MLLM-output parser, FUZZ_SECONDS (600) each
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest tests/fuzz -q -s
+
 bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for docs/benchmarks.md)
 	$(BIN)/python -m bench.triton_bench
 	$(BIN)/python -m bench.pipeline_bench
@@ -87,4 +91,4 @@ eval: $(VENV)/.eval ## evaluate the model and the classical baselines on the res
 clean: ## remove generated stubs and runtime state (keeps .venv)
 	rm -rf $(GEN) var/run var/triton
 
-.PHONY: help proto run test lint bench load chaos data train eval clean
+.PHONY: help proto run test lint fuzz bench load chaos data train eval clean

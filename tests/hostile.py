@@ -199,6 +199,13 @@ def gif_truncated() -> bytes:
     return _cut(f.animated("GIF", frames=2, size=64), 0.4)
 
 
+def gif_cut_in_second_frame() -> bytes:
+    """An animation cut inside its second image descriptor (found by fuzzing: Pillow raised
+    IndexError while counting the frames)."""
+    data = f.animated("GIF", frames=2, size=20)
+    return data[: data.rfind(b",\x00\x00\x00\x00\x14\x00\x14\x00") + 9]
+
+
 def gif_zero_screen() -> bytes:
     """Logical screen and image descriptor both declare 0 x 0."""
     data = _small("GIF")
@@ -305,6 +312,18 @@ def bmp_bad_bit_depth() -> bytes:
 
 def avif_truncated() -> bytes:
     return _cut(_small("AVIF"), 0.5)
+
+
+def avif_corrupt_planes() -> bytes:
+    """Scrambled coded data (found by fuzzing: libavif's RuntimeError escaped decode_image)."""
+    data = _small("AVIF")
+    at = data.index(b"mdat") + 8
+    return data[:at] + bytes(b ^ 0x5A for b in data[at : at + 40]) + data[at + 40 :]
+
+
+def avif_missing_item() -> bytes:
+    """The item location box renamed: no image item (found by fuzzing: RuntimeError at open)."""
+    return _small("AVIF").replace(b"iloc", b"ilo\x00")
 
 
 # ---------------------------------------------------------------- wrong magic, other formats
@@ -443,6 +462,7 @@ REJECTED: list[Case] = [
     _rejected("PNG iCCP profile bomb", png_huge_icc_bomb, "CORRUPT"),
     _rejected("PNG 70 MB of zTXt chunks", png_many_text_chunks, "CORRUPT"),
     _rejected("GIF truncated", gif_truncated, "TRUNCATED"),
+    _rejected("GIF cut in a frame descriptor", gif_cut_in_second_frame, "CORRUPT"),
     _rejected("GIF zero screen size", gif_zero_screen, "TOO_SMALL"),
     _rejected("GIF 65535x65535 screen", gif_huge_screen, "DECOMPRESSION_BOMB"),
     _rejected("GIF/JavaScript polyglot", gif_js_polyglot, "CORRUPT"),
@@ -465,7 +485,11 @@ REJECTED: list[Case] = [
     _rejected("HEIC brand", heic_brand, "UNSUPPORTED_FORMAT"),
 ]
 if features.check("avif"):
-    REJECTED.append(_rejected("AVIF truncated", avif_truncated, "CORRUPT"))
+    REJECTED += [
+        _rejected("AVIF truncated", avif_truncated, "CORRUPT"),
+        _rejected("AVIF scrambled colour planes", avif_corrupt_planes, "CORRUPT"),
+        _rejected("AVIF without an image item", avif_missing_item, "CORRUPT"),
+    ]
 
 TOLERATED: list[Case] = [
     Case("EXIF orientation 9999", exif_orientation_9999, frozenset()),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import struct
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -52,6 +53,24 @@ _ISOBMFF_BRANDS: Final[dict[bytes, str]] = {
     b"avif": "AVIF",
     b"avis": "AVIF",
 }
+
+
+# What Pillow's plugins raise on malformed data (found by fuzzing: a truncated animated GIF
+# raises IndexError while counting its frames, a corrupt AVIF RuntimeError from libavif);
+# each becomes BadImage CORRUPT or TRUNCATED.
+DECODER_ERRORS: Final = (
+    OSError,
+    RuntimeError,
+    SyntaxError,
+    ValueError,
+    EOFError,
+    IndexError,
+    KeyError,
+    TypeError,
+    struct.error,
+    ZeroDivisionError,
+    OverflowError,
+)
 
 
 @dataclass(frozen=True)
@@ -152,7 +171,7 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
         if unsupported:
             raise BadImage("UNSUPPORTED_FORMAT", f"{unsupported} images are not accepted") from exc
         raise BadImage("NOT_AN_IMAGE", "the upload is not a recognised image") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except DECODER_ERRORS as exc:
         raise BadImage("CORRUPT", f"the image header cannot be read: {exc}") from exc
     width, height = im.size
     if width * height > limits.max_pixels:
@@ -256,24 +275,24 @@ def _normalise(im: Image.Image, data: bytes, max_side: int | None = None) -> Dec
     source_format = "JPEG" if im.format == "MPO" else str(im.format)
     source_mode = im.mode
     bit_depth = _bit_depth(im)
-    frame_count = int(getattr(im, "n_frames", 1))
     jpeg_quality = _jpeg_quality(im) if source_format == "JPEG" else None
     icc = im.info.get("icc_profile")
     had_alpha = im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info
     width, height = im.size
     try:
+        frame_count = int(getattr(im, "n_frames", 1))  # GIF and WebP walk their frames for this
         if frame_count > 1:
             im.seek(0)
         _draft(im, max_side)
         im.load()
     except Image.DecompressionBombError as exc:
         raise BadImage("DECOMPRESSION_BOMB", f"the image data decompresses too far: {exc}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except DECODER_ERRORS as exc:
         text = str(exc).lower()
         if isinstance(exc, EOFError) or "truncat" in text or "premature" in text:
             raise BadImage("TRUNCATED", f"the image file is truncated: {exc}") from exc
         raise BadImage("CORRUPT", f"the image data cannot be decoded: {exc}") from exc
-    orientation = im.getexif().get(0x0112, 1)
+    orientation = _orientation(im)
     exif_transposed = orientation in (2, 3, 4, 5, 6, 7, 8)
     if exif_transposed:
         im = ImageOps.exif_transpose(im)
@@ -304,6 +323,15 @@ def _normalise(im: Image.Image, data: bytes, max_side: int | None = None) -> Dec
         byte_size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag, 1 when it is absent or the EXIF block cannot be read."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except DECODER_ERRORS:
+        return 1
+    return value if isinstance(value, int) else 1
 
 
 def _bit_depth(im: Image.Image) -> int:

@@ -11,6 +11,7 @@ from service.adapters.repository import ListFilter
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.domain.errors import InvalidRequest
 from service.domain.localize import localize_report
+from service.domain.policy import format_value
 from service.domain.taxonomy import GRADES
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ def report_to_pb(
         verdict_reasons=list(report.verdict_reasons),
         image=image_info_to_pb(report.image),
         description_grounded=report.description.grounded,
+        policy_overrides={k: format_value(v) for k, v in report.policy_overrides.items()},
         report_url=report_url,
         annotated_image_url=annotated_url,
     )

@@ -153,6 +153,33 @@ def test_check_command_prints_json_reports(stack: RunningStack):
     assert items and items[0]["report"]["grade"] in GRADES
 
 
+def test_report_page_and_html_export_from_idetex_serve(stack: RunningStack, tmp_path: Path):
+    """`idetex serve` serves the reply's report_url (HTML) and annotated_image_url (JPEG) on
+    IDETEX_HTTP_ADDR; `idetex html DIR --out OUT` writes a page per image and an index."""
+    import urllib.request
+
+    with _client(stack) as client:
+        resp = client.validate_file(PHOTOS / "text_motion.jpg", timeout_s=60)
+    assert resp.report.report_url.startswith(f"{stack.http_url}/reports/{resp.job_id}?")
+    with urllib.request.urlopen(resp.report.report_url, timeout=10) as page:
+        assert page.status == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert resp.job_id in page.read().decode()
+    with urllib.request.urlopen(resp.report.annotated_image_url, timeout=10) as image:
+        assert Image.open(io.BytesIO(image.read())).format == "JPEG"
+    out = tmp_path / "html"
+    subprocess.run(
+        [str(IDETEX), "html", str(PHOTOS), "--out", str(out), "--addr", stack.addr],
+        cwd=stack.workdir,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    pages = {f"{p.name}.html" for p in PHOTOS.glob("*.jpg")}
+    assert {p.name for p in out.iterdir()} == {"index.html", *pages}
+    assert "data:image/jpeg;base64," in (out / "fruits.jpg.html").read_text()
+
+
 def test_ctrl_c_stops_every_process_it_started(stack: RunningStack):
     """SIGINT to `idetex serve` ends it and every child it started (Triton, stub, Celery worker)."""
     assert stack.children, "serve started no child processes"

@@ -68,7 +68,9 @@ def test_an_unknown_key_error_lists_the_known_ones():
 def test_overrides_merge_into_the_profile_and_its_verdict_policy():
     """Only the named keys change; no overrides give the very same profile."""
     amazon = get_profile("amazon_main")
-    merged = apply_overrides(amazon, {"min_product_fill": 0.8, "reject_grades": ["bad"], "min_long_side": None})
+    merged = apply_overrides(
+        amazon, {"min_product_fill": 0.8, "reject_grades": ["bad"], "min_long_side": None}
+    )
     assert (merged.min_product_fill, merged.min_long_side, merged.white_background) == (0.8, None, True)
     assert merged.policy.reject_grades == frozenset({"bad"})
     assert merged.policy.reject_any_severe == amazon.policy.reject_any_severe

@@ -29,6 +29,7 @@ from service.adapters.webhook import HttpWebhookSender, parse_networks
 from service.deps import Deps
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
+from service.job_watch import JobWatcher
 from service.settings import Settings
 from service.views import JobView
 
@@ -118,6 +119,8 @@ class Container:
         self.deps = deps
         self.publisher = publisher
         self._close = close
+        self._watcher: JobWatcher | None = None
+        self._watcher_lock = threading.Lock()
         self.links = report_pages.ReportLinks(
             settings.report_links_base(), settings.report_link_secret, settings.report_link_ttl_s
         )
@@ -232,7 +235,10 @@ class Container:
 
     # queries
     def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
-        return self.links.add(handlers.wait_for_report(self.deps, merchant_id, job_id, timeout_s))
+        with self._watcher_lock:  # one poller for every sync caller of this process
+            if self._watcher is None:
+                self._watcher = JobWatcher(self.deps)
+        return self.links.add(self._watcher.wait(merchant_id, job_id, timeout_s))
 
     def ask_quality(
         self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
@@ -272,6 +278,8 @@ class Container:
         migrate(self.settings.database_url)
 
     def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.close()
         self._close()
 
 

@@ -72,6 +72,14 @@ class Repository:
     def job_status(self, job_id: str) -> str | None:
         return self.session.scalar(select(Job.status).where(Job.id == job_id))
 
+    def job_statuses(self, job_ids: list[str], chunk: int = 500) -> dict[str, str]:
+        """Status of each of the jobs that exist, in as few queries as the chunk size allows."""
+        found: dict[str, str] = {}
+        for i in range(0, len(job_ids), chunk):
+            rows = self.session.execute(select(Job.id, Job.status).where(Job.id.in_(job_ids[i : i + chunk])))
+            found.update({job_id: status for job_id, status in rows})
+        return found
+
     def job_by_idempotency_key(self, merchant_id: str, key: str) -> Job | None:
         stmt = select(Job).where(Job.merchant_id == merchant_id, Job.idempotency_key == key)
         return self.session.scalars(stmt).first()

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -63,7 +62,6 @@ __all__ = [
     "set_model_choice",
     "set_policy",
     "submit",
-    "wait_for_report",
     "webhook_secret",
 ]
 
@@ -375,41 +373,6 @@ def get_job(deps: Deps, merchant_id: str, job_id: str) -> JobView:
         if job is None:
             raise NotFound(f"no job {job_id}")
         return job_view(job, uow.repo.report(job_id))
-
-
-# How often a sync wait reads the database's change counter, where it has one (SQLite).
-CHANGE_POLL_S = 0.001
-
-
-def wait_for_report(deps: Deps, merchant_id: str, job_id: str, timeout_s: float) -> JobView:
-    """Poll until the job is DONE or FAILED; when time is up, the view as it stands.
-
-    Where the database has a cheap change counter (SQLite), it is read every CHANGE_POLL_S
-    and the job's status only when the counter moved (or poll_interval_s has passed):
-    the report is seen about 2 ms after it is stored instead of up to poll_interval_s later.
-    """
-    deadline = deps.clock() + max(timeout_s, 0.0)
-    changes: Callable[[], int | None] | None = getattr(deps.uow, "data_version", None)
-    seen = changes() if changes is not None else None  # before the read: no commit slips between
-    view = get_job(deps, merchant_id, job_id)  # NotFound for another merchant's job
-    step = deps.poll_interval_s if seen is None else min(CHANGE_POLL_S, deps.poll_interval_s)
-    queried = deps.clock()
-    while view.status not in TERMINAL:
-        left = deadline - deps.clock()
-        if left <= 0:
-            break
-        deps.sleep(min(step, left))
-        if changes is not None and seen is not None:
-            version = changes()
-            if version == seen and deps.clock() - queried < deps.poll_interval_s:
-                continue  # nothing committed since the last query
-            seen = version
-        queried = deps.clock()
-        with deps.uow() as uow:  # one indexed column per poll; the full view once it is done
-            status = uow.repo.job_status(job_id)
-        if status in TERMINAL:
-            return get_job(deps, merchant_id, job_id)
-    return get_job(deps, merchant_id, job_id) if view.status not in TERMINAL else view
 
 
 def list_jobs(

@@ -97,6 +97,17 @@ class ValidationClient:
         kwargs.setdefault("idempotency_key", uuid.uuid4().hex)
         return self.validate_bytes(path.read_bytes(), **kwargs)
 
+    def compare(
+        self, original: bytes, processed: bytes, *, language: str = "", timeout_s: float = 60.0
+    ) -> pb.CompareResponse:
+        """Pipeline loss analysis of `processed` against `original` (both together under the unary limit)."""
+        response: pb.CompareResponse = self.stub.Compare(
+            pb.CompareRequest(original=original, processed=processed, language=language),
+            timeout=timeout_s,
+            metadata=self._metadata,
+        )
+        return response
+
     def get_report(self, job_id: str, timeout_s: float = 10.0, language: str = "") -> pb.ValidateResponse:
         response: pb.ValidateResponse = self.stub.GetReport(
             pb.GetReportRequest(job_id=job_id, language=language), timeout=timeout_s, metadata=self._metadata
@@ -175,4 +186,26 @@ def format_response(response: pb.ValidateResponse, title: str = "") -> str:
         lines.append(f"  annotated: {r.annotated_image_uri}")
     if r.report_url:
         lines.append(f"  report page: {r.report_url}")
+    return "\n".join(lines)
+
+
+def format_comparison(response: pb.CompareResponse, title: str = "") -> str:
+    """A readable pipeline loss analysis: metrics, distortion changes, guidance."""
+    head = f"{title}: " if title else ""
+    r = response
+    lines = [
+        f"{head}{r.width_original}x{r.height_original} -> {r.width_processed}x{r.height_processed}  "
+        f"grade {r.grade_original} -> {r.grade_processed} "
+        f"(score {r.score_original:.2f} -> {r.score_processed:.2f})",
+        f"  PSNR {r.psnr_db:.2f} dB  SSIM {r.ssim:.4f}  edge sharpness loss {r.sharpness_loss_percent:.1f}%  "
+        f"blockiness {r.blockiness_original:.2f} -> {r.blockiness_processed:.2f}",
+    ]
+    if r.changes:
+        lines.append("  distortions:")
+        for ch in r.changes:
+            where = f" at {_box(ch.box)}" if ch.HasField("box") else ""
+            before, after = ch.severity_before or "-", ch.severity_after or "-"
+            lines.append(f"    - {ch.change} {ch.type}: {before} -> {after}{where}")
+    lines.append("  guidance:")
+    lines += [f"    - [{g.code}] {g.message} Fix: {g.fix}" for g in r.guidance]
     return "\n".join(lines)

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
     from service.ask import AskResult
     from service.audits import AuditView
+    from service.domain.findings import Guidance
+    from service.domain.loss import Comparison
     from service.domain.report import ImageFacts, Report
     from service.views import JobView
     from service.webhooks import DeliveryView, EndpointView
@@ -172,7 +174,7 @@ def job_to_pb(view: JobView, *, deduplicated: bool = False, language: str = "en"
             report_to_pb(
                 localize_report(view.report, language),
                 view.annotated_uri,
-                view.report_url,
+                view.report_url + (f"&lang={language}" if view.report_url and language != "en" else ""),
                 view.annotated_url,
             )
         )
@@ -340,4 +342,47 @@ def report_from_pb(r: pb.Report) -> Report:
             colourfulness=float(i.colourfulness),
         ),
         produced_by=r.produced_by,
+    )
+
+
+def guidance_to_pb(g: Guidance) -> pb.Guidance:
+    return pb.Guidance(
+        code=g.code,
+        message=g.message,
+        fix=g.fix,
+        distortion=g.distortion or "",
+        severity=g.severity,
+        box=box_to_pb(g.box),
+    )
+
+
+def comparison_to_pb(c: Comparison) -> pb.CompareResponse:
+    """The CompareResponse of a pipeline loss analysis (service.domain.loss)."""
+    return pb.CompareResponse(
+        psnr_db=c.psnr_db,
+        ssim=c.ssim,
+        sharpness_loss_percent=c.sharpness_loss_percent,
+        blockiness_original=c.blockiness_original,
+        blockiness_processed=c.blockiness_processed,
+        scale=c.scale,
+        grade_original=c.original.grade,
+        grade_processed=c.processed.grade,
+        score_original=float(c.original.score),
+        score_processed=float(c.processed.score),
+        changes=[
+            pb.DistortionChange(
+                type=ch.type,
+                change=ch.change,
+                severity_before=ch.severity_before,
+                severity_after=ch.severity_after,
+                box=box_to_pb(ch.box),
+            )
+            for ch in c.changes
+        ],
+        guidance=[guidance_to_pb(g) for g in c.guidance],
+        language=c.language,
+        width_original=c.original.width,
+        height_original=c.original.height,
+        width_processed=c.processed.width,
+        height_processed=c.processed.height,
     )

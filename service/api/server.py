@@ -19,6 +19,7 @@ from service.api.errors import SyncUnavailable, grpc_errors
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
 from service.ask import check_question
+from service.compare import CompareImages
 from service.domain.errors import ImageTooLarge, InvalidRequest
 from service.domain.i18n import resolve_language
 from service.handlers import SubmitImage, SubmitResult
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from service.adapters.repository import ListFilter
     from service.ask import AskResult
     from service.audits import AuditView
+    from service.domain.loss import Comparison
     from service.views import JobView
     from service.webhooks import DeliveryView, EndpointView
 
@@ -42,6 +44,8 @@ class Backend(Protocol):
     def wait_for_report(self, merchant_id: str, job_id: str, timeout_s: float) -> JobView: ...
 
     def get_job(self, merchant_id: str, job_id: str) -> JobView: ...
+
+    def compare(self, command: CompareImages) -> Comparison: ...
 
     def ask_quality(
         self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
@@ -254,6 +258,22 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             raise InvalidRequest("source", "MISSING", "send a job_id or the image bytes")
         result = self._backend.ask_quality(merchant_id, job_id, request.question, list(request.options))
         return convert.answer_to_pb(result, list(request.options))
+
+    @grpc_errors
+    def Compare(self, request: pb.CompareRequest, context: grpc.ServicerContext) -> pb.CompareResponse:
+        self._merchant(context)
+        language = resolve_language(request.language)
+        size = len(request.original) + len(request.processed)
+        if size > self._unary_limit:
+            raise ImageTooLarge(
+                f"the two images are {size} bytes together, "
+                f"above the unary limit of {self._unary_limit} bytes",
+                limit=self._unary_limit,
+                actual=size,
+                field="processed",
+            )
+        command = CompareImages(request.original, request.processed, language)
+        return convert.comparison_to_pb(self._backend.compare(command))
 
     # ------------------------------------------------------------ webhooks
 

@@ -17,6 +17,7 @@ from service.adapters.webhook import HttpWebhookSender
 from service.deps import Deps
 from service.domain.imaging import ImageLimits
 from service.handlers import SubmitImage
+from service.job_watch import JobWatcher
 from tests import imagefactory as f
 
 
@@ -58,20 +59,20 @@ def test_a_finished_job_is_seen_long_before_the_poll_interval(tmp_path):
     finisher.start()
     statements.clear()
     start = time.monotonic()
-    view = handlers.wait_for_report(deps, merchant, job_id, 5.0)
+    watcher = JobWatcher(deps)
+    view = watcher.wait(merchant, job_id, 5.0)
     waited = time.monotonic() - start
+    watcher.close()
     finisher.join()
     assert view.status == "FAILED"
     assert 0.1 <= waited < 0.6
     status_queries = [s for s in statements if "jobs.status" in s and "FROM jobs" in s]
-    assert 1 <= len(status_queries) <= 6, status_queries  # not one per 2 ms poll
+    assert 1 <= len(status_queries) <= 8, status_queries  # not one per 1 ms poll
 
 
 def test_one_watcher_wakes_many_sync_waiters_with_few_queries(tmp_path):
     """Twenty requests wait on twenty jobs: each returns soon after its job finishes, and the
     shared watcher reads job statuses once per change, not once per waiter per poll."""
-    from service.job_watch import JobWatcher
-
     deps, statements = make_deps(tmp_path, 2.0)
     merchant, _ = handlers.create_merchant(deps, "shop")
     jobs = [
@@ -104,8 +105,6 @@ def test_one_watcher_wakes_many_sync_waiters_with_few_queries(tmp_path):
 
 def test_a_watched_wait_returns_the_view_as_it_stands_at_the_timeout(tmp_path):
     """A job that never finishes: the wait ends after its timeout with the job still PENDING."""
-    from service.job_watch import JobWatcher
-
     deps, _ = make_deps(tmp_path, 0.05)
     merchant, _ = handlers.create_merchant(deps, "shop")
     job_id = handlers.submit(deps, SubmitImage(merchant, image=f.png_bytes())).job_id

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from service import ask, audits, handlers, report_pages, webhooks
+from service import ask, audits, handlers, report_pages, state, webhooks
 from service.adapters.blobs import LocalBlobStore, blob_store_from_url, s3_client_factory
 from service.adapters.db import make_engine, migrate
 from service.adapters.inference import Inference
@@ -29,6 +29,8 @@ from service.adapters.webhook import HttpWebhookSender, parse_networks
 from service.deps import Deps
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
+from service.observability import metrics
+from service.observability.instrument import TimedInference
 from service.job_watch import JobWatcher
 from service.settings import Settings
 from service.views import JobView
@@ -130,7 +132,9 @@ class Container:
         return handlers.submit(self.deps, cmd)
 
     def process_job(self, job_id: str, final_attempt: bool = False) -> str:
-        return handlers.process_job(self.deps, job_id, final_attempt)
+        status = handlers.process_job(self.deps, job_id, final_attempt)
+        metrics.JOBS_PROCESSED.labels(status).inc()
+        return status
 
     def requeue_stale(self) -> list[str]:
         """Requeue lost jobs: RUNNING past twice the hard time limit, PENDING past IDETEX_STALE_PENDING_S."""
@@ -143,7 +147,9 @@ class Container:
     def deliver_webhook(
         self, endpoint_id: str, webhook_id: str, event: str, subject_id: str, attempt: int = 1
     ) -> webhooks.DeliveryOutcome:
-        return webhooks.deliver(self.deps, endpoint_id, webhook_id, event, subject_id, attempt)
+        outcome = webhooks.deliver(self.deps, endpoint_id, webhook_id, event, subject_id, attempt)
+        metrics.WEBHOOK_DELIVERIES.labels(outcome.outcome).inc()
+        return outcome
 
     # audits
 
@@ -273,6 +279,10 @@ class Container:
     def readiness(self) -> dict[str, bool]:
         return handlers.readiness(self.deps)
 
+    def service_state(self) -> metrics.ServiceState:
+        """Queue depth and audit progress for the metrics gauges (read when scraped)."""
+        return state.service_state(self.deps)
+
     # lifecycle
     def migrate(self) -> None:
         migrate(self.settings.database_url)
@@ -299,7 +309,7 @@ def build(
 
             celery_app = create_app(settings)
         publisher = CeleryPublisher(celery_app)
-    inference = inference or make_inference(settings)
+    inference = inference or TimedInference(make_inference(settings))
     engine = make_engine(settings.database_url)
     params = None
     params_path = postprocess_params_path(settings.postprocess_params)

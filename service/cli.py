@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +19,9 @@ from service.settings import Settings
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from service.observability.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
     from service.domain.errors import DomainError
 
     try:

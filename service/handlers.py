@@ -40,6 +40,7 @@ from service.merchants import (
     set_policy,
     webhook_secret,
 )
+from service.observability import logs
 from service.views import JobView, decode_page_token, encode_page_token, job_view
 from service.webhooks import enqueue_webhook
 
@@ -225,6 +226,7 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         if job is None:
             log.warning("process_job: no job %s", job_id)
             raise NotFound(f"no job {job_id}")
+        logs.bind(job_id=job.id, merchant_id=job.merchant_id)  # on this task's log lines
         if job.status in TERMINAL:
             return _status(job)
         if job.attempts >= deps.max_attempts:  # redelivered again and again: a worker keeps dying on it

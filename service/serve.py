@@ -205,6 +205,7 @@ def serve(
     from service.adapters.triton_server import TritonNotInstalled, TritonStartupError
     from service.api.app import build_server
     from service.bootstrap import build
+    from service.observability.metrics import multiproc_env
 
     prepare(settings)
     signal.signal(signal.SIGTERM, _raise_stop)
@@ -213,6 +214,7 @@ def serve(
         with contextlib.ExitStack() as stack:
             triton = None
             worker_env = native_thread_env(settings.worker_native_threads)
+            worker_env.update(multiproc_env(VAR / "run" / "prometheus"))  # the worker's /metrics
             if wants_embedded_triton():
                 triton = stack.enter_context(embedded_triton(triton_ports, triton_timeout_s))
                 url = triton.http_url if settings.triton_protocol == "http" else triton.grpc_url
@@ -225,7 +227,7 @@ def serve(
             worker = stack.enter_context(
                 celery_worker(workers or settings.worker_concurrency, pool, worker_env)
             )
-            api = build_server(container, settings)
+            api = build_server(container, settings, metrics_address=settings.metrics_addr)
             api.start()
             stack.callback(api.stop)
             pages = start_report_pages(container, settings)
@@ -261,7 +263,7 @@ def serve_api(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     container = build(settings)
-    api = build_server(container, settings)
+    api = build_server(container, settings, metrics_address=settings.metrics_addr)
     pages = None
     try:
         api.start()

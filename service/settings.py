@@ -79,6 +79,9 @@ class Settings:
     report_link_secret: str = DEV_REPORT_LINK_SECRET
     report_link_ttl_s: int = 7 * 24 * 3600
     log_level: str = "INFO"
+    log_format: str = "text"  # text | json (one JSON object per line, with job_id and merchant_id)
+    metrics_addr: str = "127.0.0.1:9464"  # the API's Prometheus /metrics; "off" turns it off
+    worker_metrics_addr: str = "127.0.0.1:9465"  # a Celery worker's /metrics (all its pool processes)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -155,6 +158,13 @@ class Settings:
             raise SettingsError(f"{env_name('report_link_ttl_s')} must be a positive number of seconds")
         if self.vlm_family not in ("qwen2-vl", "internvl"):
             raise SettingsError(f"{env_name('vlm_family')} must be qwen2-vl or internvl")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"{env_name('log_format')} must be text or json")
+        for name in ("metrics_addr", "worker_metrics_addr"):
+            value = getattr(self, name)
+            host, sep, port = value.rpartition(":")
+            if value != "off" and not (sep and host and port.isdigit() and int(port) < 65536):
+                raise SettingsError(f"{env_name(name)} must be host:port or off, got {value!r}")
         if self.environment == "production":
             if self.api_key_pepper == DEV_PEPPER or len(self.api_key_pepper) < 16:
                 raise SettingsError(

@@ -20,6 +20,7 @@ from service.adapters.publisher import AUDIT_STEP, DELIVER_WEBHOOK, PROCESS_IMAG
 from service.bootstrap import Container, build
 from service.domain.errors import Unavailable
 from service.settings import Settings
+from workers import observability  # noqa: F401  (connects the metrics and log signal handlers)
 from workers.celery_app import app
 
 log = logging.getLogger(__name__)

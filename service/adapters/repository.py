@@ -320,3 +320,21 @@ class Repository:
             or_(Audit.lease_until.is_(None), Audit.lease_until < now),
         )
         return list(self.session.scalars(stmt))
+
+    def active_job_counts(self) -> dict[str, int]:
+        """Jobs PENDING and RUNNING, all merchants (the metrics' queue depth)."""
+        active = Job.status.in_(("PENDING", "RUNNING"))
+        stmt = select(Job.status, func.count()).where(active).group_by(Job.status)
+        return {status: int(n) for status, n in self.session.execute(stmt)}
+
+    def running_audit_counts(self) -> tuple[int, dict[str, int]]:
+        """(running audits, their objects per status), all merchants (the metrics' audit progress)."""
+        audits = select(func.count()).select_from(Audit).where(Audit.status == "RUNNING")
+        running = self.session.scalar(audits)
+        stmt = (
+            select(AuditObject.status, func.count())
+            .join(Audit, Audit.id == AuditObject.audit_id)
+            .where(Audit.status == "RUNNING")
+            .group_by(AuditObject.status)
+        )
+        return int(running or 0), {status: int(n) for status, n in self.session.execute(stmt)}

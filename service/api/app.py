@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -20,7 +20,9 @@ from grpc_reflection.v1alpha import reflection
 
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
+from service.api.interceptors import MalformedRequestInterceptor, ObservabilityInterceptor
 from service.api.server import Backend, ValidationServicer
+from service.observability.metrics import MetricsServer, api_registry, start_metrics_server
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,20 +96,33 @@ class ReadinessMonitor:
 
 @dataclass
 class ApiServer:
-    """A built (not yet started) server with its readiness monitor."""
+    """A built (not yet started) server with its readiness monitor and, when asked for, its
+    Prometheus endpoint (`metrics_address`; `metrics_port` is the bound port once started)."""
 
     server: grpc.Server
     monitor: ReadinessMonitor
     port: int
+    metrics_address: str | None = None
+    metrics_registry: Any = None
+    metrics: MetricsServer | None = None
+
+    @property
+    def metrics_port(self) -> int | None:
+        return self.metrics.port if self.metrics else None
 
     def start(self) -> None:
         self.monitor.refresh()
         self.monitor.start()
         self.server.start()
+        if self.metrics_address:
+            self.metrics = start_metrics_server(self.metrics_address, self.metrics_registry)
+            log.info("Prometheus metrics on http://%s/metrics", self.metrics_address)
 
     def stop(self, grace_s: float = 5.0) -> None:
         self.monitor.stop()
         self.server.stop(grace_s).wait()
+        if self.metrics is not None:
+            self.metrics.stop()
 
 
 def build_server(
@@ -116,10 +131,16 @@ def build_server(
     *,
     address: str | None = None,
     health_interval_s: float = 2.0,
+    metrics_address: str | None = None,
 ) -> ApiServer:
-    """A grpc.Server bound to `address` (default settings.grpc_addr; port 0 picks a free one)."""
+    """A grpc.Server bound to `address` (default settings.grpc_addr; port 0 picks a free one).
+
+    `metrics_address` (`idetex serve` passes IDETEX_METRICS_ADDR) serves Prometheus metrics
+    from `start()`; None or "off": none.
+    """
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.grpc_max_workers, thread_name_prefix="grpc"),
+        interceptors=[ObservabilityInterceptor(), MalformedRequestInterceptor()],
         options=[
             ("grpc.max_receive_message_length", settings.unary_limit_bytes + ENVELOPE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -144,4 +165,11 @@ def build_server(
         raise OSError(f"cannot listen on {address}: {exc}") from exc
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return ApiServer(server=server, monitor=monitor, port=port)
+    state = getattr(backend, "service_state", None)  # the Container's; test fakes may have none
+    return ApiServer(
+        server=server,
+        monitor=monitor,
+        port=port,
+        metrics_address=metrics_address if metrics_address != "off" else None,
+        metrics_registry=api_registry(state),
+    )

@@ -23,6 +23,7 @@ from service.compare import CompareImages
 from service.domain.errors import ImageTooLarge, InvalidRequest
 from service.domain.i18n import resolve_language
 from service.handlers import SubmitImage, SubmitResult
+from service.observability import logs
 
 if TYPE_CHECKING:
     from service.adapters.repository import ListFilter
@@ -358,7 +359,9 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
     # --------------------------------------------------------------- helpers
 
     def _merchant(self, context: grpc.ServicerContext, claimed: str = "") -> str:
-        return authenticate(context.invocation_metadata(), self._backend.authenticate, claimed)
+        merchant_id = authenticate(context.invocation_metadata(), self._backend.authenticate, claimed)
+        logs.bind(merchant_id=merchant_id)  # this call's log lines carry it (interceptors.py)
+        return merchant_id
 
     def _too_large(self, size: int) -> ImageTooLarge:
         return ImageTooLarge(
@@ -380,6 +383,7 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
             s3_uri=fields["s3_uri"],
         )
         result = self._backend.submit(command)
+        logs.bind(job_id=result.job_id)
         if mode == "async" or result.status in FINISHED:
             view = self._backend.get_job(merchant_id, result.job_id)
         else:

@@ -1,0 +1,1 @@
+"""Metrics (Prometheus) and structured logs for the API, the workers and the CLI (docs/reliability.md)."""

@@ -24,7 +24,7 @@ def _validate(stack, **fields) -> pb.ValidateResponse:
 
 
 def test_validate_in_german_answers_german_guidance_and_get_report_can_ask_english(stack):
-    """language "de-DE": German guidance, fix and impact; the same job fetched without a language is English."""
+    """language "de-DE": German guidance and fix; the same job fetched without a language is English."""
     german = _validate(stack, language="de-DE")
     assert german.status == pb.JOB_STATUS_DONE and german.report.language == "de"
     dark = [g for g in german.report.guidance if g.code == "IMG_TOO_DARK"]

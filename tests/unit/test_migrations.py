@@ -47,7 +47,9 @@ def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(t
                 "VALUES ('m1', 'amazon_main', '{\"min_product_fill\": 0.8}', '2026-01-02')"
             )
         )
-        rows = conn.execute(sa.text("SELECT merchant_id, profile, overrides FROM merchant_policies")).fetchall()
+        rows = conn.execute(
+            sa.text("SELECT merchant_id, profile, overrides FROM merchant_policies")
+        ).fetchall()
         names = conn.execute(sa.text("SELECT name FROM merchants")).scalars().all()
     engine.dispose()
     assert [tuple(r) for r in rows] == [("m1", "amazon_main", '{"min_product_fill": 0.8}')]

@@ -267,8 +267,8 @@ class Container:
     def annotated_image(self, view: JobView) -> bytes:
         return report_pages.annotated_image(self.deps, view)
 
-    def report_page(self, view: JobView, params: Mapping[str, str] | None = None) -> str:
-        return report_pages.page_html(view, self.links.image_src(view, params))
+    def report_page(self, view: JobView, params: Mapping[str, str] | None = None, language: str = "") -> str:
+        return report_pages.page_html(view, self.links.image_src(view, params), language)
 
     def authenticate(self, api_key: str) -> str:
         return handlers.authenticate(self.deps, api_key)

@@ -15,6 +15,8 @@ from service import handlers
 from service.deps import Deps
 from service.domain import report_links
 from service.domain.errors import NotFound
+from service.domain.i18n import resolve_language
+from service.domain.localize import localize_report
 from service.domain.report_html import PageContext, render_report, render_status
 from service.views import JobView
 
@@ -65,8 +67,10 @@ def annotated_image(deps: Deps, view: JobView) -> bytes:
     return deps.blobs.get(view.annotated_uri)
 
 
-def page_html(view: JobView, image_src: str) -> str:
-    """The job's page: its report when done, else its status (queued/running reloads itself)."""
+def page_html(view: JobView, image_src: str, language: str = "") -> str:
+    """The job's page: its report when done (its merchant-facing text in `language`; InvalidRequest
+    for one we have no catalogue for), else its status (queued/running reloads itself)."""
+    lang = resolve_language(language, "lang")
     if view.report is None:
         return render_status(view.job_id, view.status, view.error_code or "", view.error_message or "")
     ctx = PageContext(
@@ -75,4 +79,4 @@ def page_html(view: JobView, image_src: str) -> str:
         product_id=view.product_id,
         created_at=view.created_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip(),
     )
-    return render_report(view.report, ctx, image_src)
+    return render_report(localize_report(view.report, lang), ctx, image_src, lang)

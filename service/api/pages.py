@@ -4,7 +4,7 @@ Routes (GET and HEAD):
 
 | path                              | answer                                         |
 |-----------------------------------|------------------------------------------------|
-| /reports/<job_id>                 | the HTML report page (service.domain.report_html) |
+| /reports/<job_id>[?lang=de]       | the HTML report page (service.domain.report_html) |
 | /reports/<job_id>/annotated.jpg   | the annotated JPEG                             |
 | /healthz                          | `ok` (the process answers; readiness is gRPC health) |
 
@@ -26,7 +26,7 @@ from typing import Any, Final, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from service.api.auth import api_key_from_metadata
-from service.domain.errors import NotFound, Unauthenticated
+from service.domain.errors import InvalidRequest, NotFound, Unauthenticated
 from service.domain.report_links import ANNOTATED_NAME, REPORT_PATH, BadLink
 from service.views import JobView
 
@@ -48,7 +48,9 @@ class PageBackend(Protocol):
 
     def annotated_image(self, view: JobView) -> bytes: ...
 
-    def report_page(self, view: JobView, params: Mapping[str, str] | None = None) -> str: ...
+    def report_page(
+        self, view: JobView, params: Mapping[str, str] | None = None, language: str = ""
+    ) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -93,13 +95,15 @@ def route(backend: PageBackend, path: str, query: str, headers: Mapping[str, str
                 "image/jpeg",
                 (("Cache-Control", "private, max-age=3600"),),
             )
-        html = backend.report_page(view, signed or None)
+        html = backend.report_page(view, signed or None, params.get("lang", ""))
     except BadLink as exc:
         return _text(HTTPStatus.FORBIDDEN, f"forbidden: {exc.reason.lower().replace('_', ' ')} link")
     except Unauthenticated as exc:
         return _text(HTTPStatus.UNAUTHORIZED, exc.message, **{"WWW-Authenticate": "Bearer"})
     except NotFound:
         return _text(HTTPStatus.NOT_FOUND, "no such report")
+    except InvalidRequest as exc:
+        return _text(HTTPStatus.BAD_REQUEST, exc.message)
     return Answer(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8", (("Cache-Control", "no-store"),))
 
 

@@ -96,10 +96,10 @@ def _e(value: object) -> str:
     return escape(str(value), quote=True)
 
 
-def _document(title: str, body: str, *, refresh_s: int | None = None) -> str:
+def _document(title: str, body: str, *, refresh_s: int | None = None, lang: str = "en") -> str:
     refresh = f'<meta http-equiv="refresh" content="{int(refresh_s)}">' if refresh_s else ""
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<!DOCTYPE html>\n<html lang="{_e(lang)}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="referrer" content="no-referrer">'
         f"{refresh}<title>{_e(title)}</title><style>{CSS}</style></head>"
@@ -233,8 +233,9 @@ def page_title(report: Report, ctx: PageContext) -> str:
     return f"iDetex report: {ctx.name or ctx.product_id or ctx.job_id} ({report.grade}, {report.verdict})"
 
 
-def render_report(report: Report, ctx: PageContext, image_src: str) -> str:
-    """The report page: summary, annotated image, guidance, compliance, four-step description."""
+def render_report(report: Report, ctx: PageContext, image_src: str, lang: str = "en") -> str:
+    """The report page: summary, annotated image, guidance, compliance, four-step description;
+    `lang` is the language of the report's text (the page's own headings stay English)."""
     name = ctx.name or ctx.product_id or ctx.job_id
     body = (
         f'<h1>Image quality report</h1><p class="sub">{_e(name)}</p>'
@@ -245,7 +246,7 @@ def render_report(report: Report, ctx: PageContext, image_src: str) -> str:
         + _description(report)
         + _facts(report, ctx)
     )
-    return _document(page_title(report, ctx), body)
+    return _document(page_title(report, ctx), body, lang=lang)
 
 
 def render_status(job_id: str, status: str, error_code: str = "", error_message: str = "") -> str:

@@ -124,3 +124,16 @@ def test_a_queued_job_page_reloads_until_done(stack):
     assert not queued.report.report_url  # no report yet, no link
     assert fetch(page + "/annotated.jpg", {"x-api-key": stack.keys["acme"]})[0] == 404
     stack.publisher.release()
+
+
+def test_the_page_speaks_the_replys_language(stack):
+    """A reply asked in German links to the German page (?lang=de); unknown languages get 400."""
+    request = pb.ValidateRequest(image=jpeg_bytes(), mode=pb.MODE_SYNC, language="de")
+    response = stack.stub.Validate(request, timeout=10, metadata=stack.auth("acme"))
+    assert response.report.report_url.endswith("&lang=de")
+    status, _, body = fetch(response.report.report_url)
+    html = body.decode()
+    assert status == 200 and '<html lang="de">' in html
+    assert response.report.guidance[0].message.split(":")[0] in html  # the German message
+    assert "Unterbelichtung" in html  # guidance in German (the ViDA-format description stays English)
+    assert fetch(response.report.report_url.replace("lang=de", "lang=xx"))[0] == 400

@@ -2,14 +2,16 @@
 
 Pure: the original's and the processed image's pixels and the model's predictions for each in,
 a Comparison out. Full-reference metrics run on luma (BT.601) after the processed image is
-resized to the original's size (INTER_AREA down, INTER_CUBIC up):
+resized to the original's size (INTER_AREA down, INTER_CUBIC up); an original larger than
+METRIC_SIDE on its long side is first reduced to it (INTER_AREA), which bounds memory and time:
 
 - PSNR in dB (MAX 255; 100 dB when the images are identical);
 - SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03, mean of the map);
 - edge sharpness: variance of the Laplacian; the loss is 1 - processed / original, in %
   (negative when the step sharpened);
-- blockiness on each image's own pixel grid (before any resizing): mean absolute luma step
-  across 8x8 block boundaries over the mean step inside blocks (about 1.0 without blocking).
+- blockiness on each image's own pixel grid (before any resizing; a central crop of at most
+  BLOCKINESS_SIDE px, aligned to the 8x8 grid): mean absolute luma step across 8x8 block
+  boundaries over the mean step inside blocks (about 1.0 without blocking).
 
 Guidance uses the catalogue's LOSS_* keys, in the caller's language.
 """
@@ -37,6 +39,8 @@ SSIM_SIGMA: Final = 1.5
 SSIM_C1: Final = (0.01 * 255) ** 2
 SSIM_C2: Final = (0.03 * 255) ** 2
 BLOCK: Final = 8
+METRIC_SIDE: Final = 2048  # PSNR, SSIM and sharpness at most at this long side
+BLOCKINESS_SIDE: Final = 1024  # blockiness on a grid-aligned central crop at most this large
 # guidance thresholds
 SHARPNESS_LOSS_PCT: Final = 15.0  # below this an edge loss is not worth a line
 BLOCKING_FACTOR: Final = 1.25  # processed blockiness / original's
@@ -110,6 +114,23 @@ def blockiness(grey: np.ndarray) -> float:
     if inner <= 1e-6:
         return 1.0 if float(across.mean()) <= 1e-6 else float(across.mean()) / 1e-3
     return float(across.mean()) / inner
+
+
+def grid_crop(grey: np.ndarray, side: int = BLOCKINESS_SIDE) -> np.ndarray:
+    """A central crop of at most side x side whose origin lies on the 8x8 block grid."""
+    h, w = grey.shape[:2]
+    top = max(0, (h - side) // 2) // BLOCK * BLOCK
+    left = max(0, (w - side) // 2) // BLOCK * BLOCK
+    return grey[top : top + side, left : left + side]
+
+
+def fit_side(grey: np.ndarray, side: int = METRIC_SIDE) -> np.ndarray:
+    """`grey` reduced (INTER_AREA) to at most `side` px on its long side; as is when it fits."""
+    h, w = grey.shape[:2]
+    if max(h, w) <= side:
+        return grey
+    scale = side / max(h, w)
+    return resize_to(grey, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def resize_to(grey: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -289,7 +310,8 @@ def compare(
     arrays may be those sizes or any other (metrics compare at the original array's size).
     """
     grey_o, grey_p = luma(original_rgb), luma(processed_rgb)
-    block_o, block_p = blockiness(grey_o), blockiness(grey_p)
+    block_o, block_p = blockiness(grid_crop(grey_o)), blockiness(grid_crop(grey_p))
+    grey_o = fit_side(grey_o)
     grey_p_at_o = resize_to(grey_p, (grey_o.shape[0], grey_o.shape[1]))
     p_db, s = psnr(grey_o, grey_p_at_o), ssim(grey_o, grey_p_at_o)
     loss = sharpness_loss_percent(grey_o, grey_p_at_o)

@@ -175,3 +175,14 @@ def test_a_real_photo_recompressed_at_low_quality_gets_blocking_guidance():
     result = loss.compare(rgb, low, _pred(w, h), _pred(w, h))
     assert "LOSS_BLOCKING" in [g.code for g in result.guidance], result
     assert result.blockiness_processed > result.blockiness_original
+
+
+def test_large_images_are_measured_at_a_bounded_size_and_blockiness_keeps_the_grid():
+    """A 3000 px original is compared at METRIC_SIDE; the blockiness crop starts on the 8x8 grid."""
+    big = cv2.resize(textured(), (3000, 2250), interpolation=cv2.INTER_CUBIC)
+    assert loss.fit_side(big).shape == (1536, 2048)
+    crop = loss.grid_crop(np.arange(2250 * 3000, dtype=np.float64).reshape(2250, 3000))
+    assert crop.shape == (1024, 1024) and crop[0, 0] % 3000 % 8 == 0 and crop[0, 0] // 3000 % 8 == 0
+    rgb = np.repeat(big[..., None], 3, axis=2).astype(np.uint8)
+    result = loss.compare(rgb, rgb.copy(), _pred(3000, 2250), _pred(3000, 2250))
+    assert result.psnr_db == loss.MAX_PSNR_DB and result.scale == 1.0

@@ -126,6 +126,7 @@ class Container:
         self.links = report_pages.ReportLinks(
             settings.report_links_base(), settings.report_link_secret, settings.report_link_ttl_s
         )
+        deps.report_links = self.links.for_job  # webhook bodies carry the same signed links
 
     # commands
     def submit(self, cmd: handlers.SubmitImage) -> handlers.SubmitResult:

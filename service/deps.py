@@ -46,6 +46,8 @@ class Deps:
     clock: Callable[[], float] = time.monotonic
     vlm: VisionLanguageModel = field(default_factory=NoVisionLanguageModel)
     s3: S3Catalogue = field(default_factory=lambda: S3Catalogue(_no_s3))
+    # (merchant, job, issued at) -> signed (report page, annotated image) links; ("", "") without pages
+    report_links: Callable[[str, str, float], tuple[str, str]] = lambda merchant, job, issued: ("", "")
     model_choice: str = "default"  # default | mllm | both: the global choice
     profile_model_choice: dict[str, str] = field(default_factory=dict)  # per marketplace profile
 

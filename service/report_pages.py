@@ -35,13 +35,19 @@ class ReportLinks:
     def expiry(self) -> int:
         return int(self.clock()) + self.ttl_s
 
+    def for_job(self, merchant_id: str, job_id: str, issued_at: float) -> tuple[str, str]:
+        """(report page, annotated image) links valid for ttl_s from `issued_at`; ("", "") when off."""
+        if not self.base_url:
+            return "", ""
+        args = (self.base_url, self.secret, merchant_id, job_id, int(issued_at) + self.ttl_s)
+        return report_links.report_url(*args), report_links.annotated_url(*args)
+
     def add(self, view: JobView) -> JobView:
         """The view with report_url and annotated_url set (finished jobs, links enabled)."""
         if not self.base_url or view.report is None:
             return view
-        args = (self.base_url, self.secret, view.merchant_id, view.job_id, self.expiry())
-        annotated = report_links.annotated_url(*args) if view.annotated_uri else ""
-        return replace(view, report_url=report_links.report_url(*args), annotated_url=annotated)
+        page, image = self.for_job(view.merchant_id, view.job_id, self.clock())
+        return replace(view, report_url=page, annotated_url=image if view.annotated_uri else "")
 
     def image_src(self, view: JobView, params: Mapping[str, str] | None = None) -> str:
         """The page's <img src>, relative to /reports/<job>: the caller's own signed query when it

@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -247,9 +247,16 @@ def redeliver(deps: Deps, merchant_id: str, webhook_id: str) -> int:
 # ---------------------------------------------------------------- bodies
 
 
-def report_summary(job: Job, report: ReportRow | None, event: str) -> bytes:
+def report_summary(
+    job: Job,
+    report: ReportRow | None,
+    event: str,
+    links: Callable[[str, str, float], tuple[str, str]] | None = None,
+) -> bytes:
     """The event body: the report's summary (grade, verdict, guidance codes and messages) and
-    where to get the full report and the annotated image; at most MAX_BODY_BYTES."""
+    where to get the full report and the annotated image (with `links`: signed HTTP links, issued
+    at the job's last change so every attempt of a message carries the same body); at most
+    MAX_BODY_BYTES."""
     body: dict[str, Any] = {}
     if report is not None:
         full = report.body if isinstance(report.body, dict) else json.loads(report.body)
@@ -280,6 +287,11 @@ def report_summary(job: Job, report: ReportRow | None, event: str) -> bytes:
             "annotated_image_uri": job.annotated_uri,
         },
     }
+    if links is not None and report is not None:
+        page, image = links(job.merchant_id, job.id, job.updated_at.timestamp())
+        if page:
+            event_body["data"]["report_url"] = page
+            event_body["data"]["annotated_image_url"] = image or None
     encoded = json.dumps(event_body, separators=(",", ":"), sort_keys=True).encode()
     while len(encoded) > MAX_BODY_BYTES and event_body["data"].get("guidance"):
         event_body["data"]["guidance"] = event_body["data"]["guidance"][:-1]
@@ -287,10 +299,12 @@ def report_summary(job: Job, report: ReportRow | None, event: str) -> bytes:
     return encoded
 
 
-def _body(uow: UnitOfWork, event: str, subject_id: str) -> bytes | None:
+def _body(
+    uow: UnitOfWork, event: str, subject_id: str, links: Callable[[str, str, float], tuple[str, str]]
+) -> bytes | None:
     if event.startswith("report."):
         job = uow.repo.job(subject_id)
-        return None if job is None else report_summary(job, uow.repo.report(subject_id), event)
+        return None if job is None else report_summary(job, uow.repo.report(subject_id), event, links)
     if event.startswith("audit."):
         from service import audits  # audits imports this module
 
@@ -320,7 +334,7 @@ def deliver(
         endpoint = uow.repo.endpoint(endpoint_id)
         if endpoint is None or not endpoint.enabled:
             return DeliveryOutcome("skipped", error="endpoint removed or disabled")
-        body = _body(uow, event, subject_id)
+        body = _body(uow, event, subject_id, deps.report_links)
         if body is None:
             return DeliveryOutcome("skipped", error=f"no {event} subject {subject_id}")
         url, secret = endpoint.url, endpoint.secret

@@ -137,3 +137,21 @@ def test_the_page_speaks_the_replys_language(stack):
     assert response.report.guidance[0].message.split(":")[0] in html  # the German message
     assert "Unterbelichtung" in html  # guidance in German (the ViDA-format description stays English)
     assert fetch(response.report.report_url.replace("lang=de", "lang=xx"))[0] == 400
+
+
+def test_webhook_bodies_carry_the_same_signed_links(stack):
+    """report.completed bodies link the page and image; every attempt of a message is byte-identical."""
+    import json
+
+    from service import webhooks
+
+    response = done_job(stack)
+    deps = stack.container.deps
+    with deps.uow() as uow:
+        job, report = uow.repo.job(response.job_id), uow.repo.report(response.job_id)
+        first = webhooks.report_summary(job, report, "report.completed", deps.report_links)
+        again = webhooks.report_summary(job, report, "report.completed", deps.report_links)
+    assert first == again
+    data = json.loads(first)["data"]
+    assert fetch(data["report_url"])[0] == 200
+    assert fetch(data["annotated_image_url"])[1]["Content-Type"] == "image/jpeg"

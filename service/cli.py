@@ -70,6 +70,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", default="", help="language of the guidance: en (default) or de")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser(
+        "html", help="validate a folder against a running server; write an HTML report per image + index.html"
+    )
+    p.add_argument("folder", type=Path, metavar="IMAGE_DIR", help="folder of images (searched recursively)")
+    p.add_argument("--out", type=Path, required=True, help="output folder for the HTML files")
+    p.add_argument("--profile", default="default", help="default, amazon_main, ebay, google_merchant")
+    p.add_argument("--addr", help="server address (default IDETEX_GRPC_ADDR)")
+    p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline per image, seconds")
+    p.add_argument("--language", default="", help="language of the guidance: en (default) or de")
+    p.set_defaults(func=cmd_html)
+
     p = sub.add_parser("merchant", help="manage merchants")
     msub = p.add_subparsers(dest="merchant_command", required=True, metavar="ACTION")
     c = msub.add_parser("create", help="create a merchant and print its id and API key")
@@ -410,6 +422,28 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         response = client.get_report(args.job_id, language=args.language)
     print(json.dumps(response_to_json(response), indent=2) if args.json else format_response(response))
     return 0
+
+
+def cmd_html(args: argparse.Namespace, settings: Settings) -> int:
+    from service.api.client import ValidationClient
+    from service.html_export import export_folder
+
+    if not args.folder.is_dir():
+        print(f"{args.folder}: not a folder", file=sys.stderr)
+        return 2
+    addr = args.addr or settings.grpc_addr
+    with ValidationClient(addr, _api_key(args), unary_limit_bytes=settings.unary_limit_bytes) as client:
+        summary = export_folder(
+            client,
+            args.folder,
+            args.out,
+            profile=args.profile,
+            timeout_s=args.timeout,
+            language=args.language,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    print(f"{len(summary.written)} reports, {summary.failed} failed: {summary.index}")
+    return 1 if summary.failed or not summary.written else 0
 
 
 # ---------------------------------------------------------------- model side

@@ -26,7 +26,9 @@ from service.adapters.s3catalogue import S3Catalogue
 from service.adapters.unit_of_work import sql_unit_of_work_factory
 from service.adapters.vlm import NoVisionLanguageModel, TritonVllmModel, VisionLanguageModel
 from service.adapters.webhook import HttpWebhookSender, parse_networks
+from service.compare import CompareImages, compare_images
 from service.deps import Deps
+from service.domain import loss
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
 from service.observability import metrics
@@ -251,6 +253,9 @@ class Container:
         self, merchant_id: str, job_id: str, question: str, options: Sequence[str]
     ) -> ask.AskResult:
         return ask.ask_quality(self.deps, merchant_id, job_id, question, options)
+
+    def compare(self, cmd: CompareImages) -> loss.Comparison:
+        return compare_images(self.deps, cmd)
 
     def get_job(self, merchant_id: str, job_id: str) -> JobView:
         return self.links.add(handlers.get_job(self.deps, merchant_id, job_id))

@@ -71,6 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
+        "compare", help="pipeline loss analysis: what a processing step did to an image (running server)"
+    )
+    p.add_argument("original", type=Path, metavar="ORIGINAL", help="the image before the step")
+    p.add_argument("processed", type=Path, metavar="PROCESSED", help="the same image after the step")
+    p.add_argument("--language", default="", help="language of the guidance: en (default) or de")
+    p.add_argument("--json", action="store_true", help="print the response as JSON")
+    p.add_argument("--addr", help="server address (default IDETEX_GRPC_ADDR)")
+    p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline, seconds")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
         "html", help="validate a folder against a running server; write an HTML report per image + index.html"
     )
     p.add_argument("folder", type=Path, metavar="IMAGE_DIR", help="folder of images (searched recursively)")
@@ -444,6 +456,27 @@ def cmd_html(args: argparse.Namespace, settings: Settings) -> int:
         )
     print(f"{len(summary.written)} reports, {summary.failed} failed: {summary.index}")
     return 1 if summary.failed or not summary.written else 0
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    import grpc
+    from google.protobuf import json_format
+
+    from service.api.client import ValidationClient, describe_error, format_comparison
+
+    original, processed = args.original.read_bytes(), args.processed.read_bytes()
+    addr = args.addr or settings.grpc_addr
+    with ValidationClient(addr, _api_key(args), unary_limit_bytes=settings.unary_limit_bytes) as client:
+        try:
+            response = client.compare(original, processed, language=args.language, timeout_s=args.timeout)
+        except grpc.RpcError as err:
+            print(describe_error(err), file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2))
+    else:
+        print(format_comparison(response, title=f"{args.original} -> {args.processed}"))
+    return 0
 
 
 # ---------------------------------------------------------------- model side

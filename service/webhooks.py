@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from service.adapters import webhook as wh
 from service.adapters.db import Job, ReportRow, WebhookDelivery, WebhookEndpoint, WebhookRetry
@@ -82,12 +83,30 @@ def _events(events: Sequence[str] | None) -> tuple[str, ...]:
     return chosen
 
 
-def _check_url(url: str) -> str:
+def _check_url(url: str, deps: Deps) -> str:
+    """An http(s) URL of at most 2000 characters whose host, when it is an IP literal or
+    localhost, is an allowed destination. Names are checked again at every delivery (DNS may
+    change): the sender connects only to the address it checked (adapters.webhook)."""
     url = url.strip()
     if not url.startswith(("http://", "https://")) or len(url) > 2000:
         raise InvalidRequest(
             "url", "BAD_URL", "the webhook URL must be http(s)://... (at most 2000 characters)"
         )
+    try:
+        host = urlsplit(url).hostname or ""
+        literal = wh.literal_addresses(host)
+        if literal is not None:
+            wh.check_destination(
+                url, deps.webhook_allow_private, lambda _h, _p: literal, deps.webhook_allow_networks
+            )
+    except ValueError as exc:  # a malformed port or host
+        raise InvalidRequest("url", "BAD_URL", f"the webhook URL cannot be parsed: {exc}") from exc
+    except wh.DestinationRefused as exc:
+        raise InvalidRequest(
+            "url",
+            "PRIVATE_DESTINATION",
+            f"{exc}: webhooks go to public addresses (or networks in IDETEX_WEBHOOK_ALLOW_NETWORKS)",
+        ) from exc
     return url
 
 
@@ -111,7 +130,7 @@ def create_endpoint(
     deps: Deps, merchant_id: str, url: str, events: Sequence[str] | None = None, secret: str | None = None
 ) -> EndpointView:
     """A new enabled endpoint; the view carries its secret (shown here only)."""
-    url, chosen = _check_url(url), _events(events)
+    url, chosen = _check_url(url, deps), _events(events)
     secret = secret or wh.generate_secret()
     with deps.uow() as uow:
         if uow.repo.merchant(merchant_id) is None:
@@ -153,7 +172,7 @@ def update_endpoint(
     with deps.uow() as uow:
         endpoint = _endpoint(uow, merchant_id, endpoint_id)
         if url is not None:
-            endpoint.url = _check_url(url)
+            endpoint.url = _check_url(url, deps)
         if events is not None:
             endpoint.events = ",".join(_events(events))
         if enabled is not None:

@@ -81,6 +81,19 @@ def resolve_host(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def literal_addresses(host: str) -> list[str] | None:
+    """The addresses a host names without DNS: an IP literal in any form the C library reads
+    (`2130706433`, `0x7f.1`, `[::1]`), or `localhost`; None for a name only DNS can answer."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return ["127.0.0.1", "::1"]
+    try:
+        infos = socket.getaddrinfo(name, None, flags=socket.AI_NUMERICHOST, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return None
+    return [str(info[4][0]) for info in infos]
+
+
 def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """ "127.0.0.1/32, 10.1.0.0/16" -> networks; ValueError for a malformed entry."""
     return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())

@@ -8,6 +8,7 @@ image sent afterwards still succeeds: the service stays up and no other job is a
 
 from __future__ import annotations
 
+import threading
 import time
 
 import grpc
@@ -24,6 +25,7 @@ from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.api.gen.idetex.v1 import validation_pb2_grpc as pb_grpc
 from service.bootstrap import build
 from service.settings import Settings
+from tests import hostile
 from tests import imagefactory as f
 
 pytestmark = pytest.mark.integration
@@ -60,7 +62,9 @@ def api(celery_worker):
     try:
         _wait_serving(channel, 60)
         _merchant, key = container.create_merchant("bad-input-shop")
-        yield pb_grpc.ValidationServiceStub(channel), (("x-api-key", key),)
+        stub = pb_grpc.ValidationServiceStub(channel)
+        stub.channel = channel  # for raw calls and health checks (hostile-input tests)
+        yield stub, (("x-api-key", key),)
     finally:
         channel.close()
         server.stop(grace_s=1)
@@ -215,3 +219,180 @@ def test_large_valid_image_streams_through_upload_image(api):
     response = stub.UploadImage(upload_chunks(header, data), timeout=60, metadata=metadata)
     assert response.status == pb.JOB_STATUS_DONE
     assert (response.report.width, response.report.height) == (1000, 700)
+
+
+# ---------------------------------------------------------------- hostile input (docs/reliability.md)
+
+VALIDATE_METHOD = "/idetex.v1.ValidationService/Validate"
+
+
+def assert_serving(api) -> None:
+    """Health says SERVING and a good image is graded: the service is up after the hostile call."""
+    stub, _metadata = api
+    health = health_pb2_grpc.HealthStub(stub.channel)
+    assert (
+        health.Check(health_pb2.HealthCheckRequest(), timeout=10).status
+        == health_pb2.HealthCheckResponse.SERVING
+    )
+    assert_good_image_still_succeeds(api)
+
+
+def _raw_call(api, raw: bytes, timeout: float = 30.0) -> bytes:
+    """Send `raw` as the Validate request body, bypassing the client's protobuf serializer."""
+    stub, metadata = api
+    call = stub.channel.unary_unary(VALIDATE_METHOD, request_serializer=None, response_deserializer=None)
+    return call(raw, timeout=timeout, metadata=metadata)
+
+
+@pytest.mark.parametrize("case", hostile.REJECTED, ids=[c.name for c in hostile.REJECTED])
+def test_hostile_upload_is_a_typed_error_and_the_service_stays_up(api, case):
+    """Each malformed-input class: INVALID_ARGUMENT with BadRequest(image, its reason) and
+    ErrorInfo; health stays SERVING and a good image is graded afterwards."""
+    with pytest.raises(grpc.RpcError) as err:
+        validate(api, case.build(), product_id=case.name[:100])
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    v = violation(err.value)
+    assert v.field == "image" and v.reason in case.reasons, v
+    status = rpc_status.from_call(err.value)
+    assert any(d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR) for d in status.details)
+    assert_serving(api)
+
+
+@pytest.mark.parametrize("case", hostile.TOLERATED, ids=[c.name for c in hostile.TOLERATED])
+def test_hostile_metadata_on_a_good_image_is_graded(api, case):
+    """Absurd EXIF, garbage ICC, polyglots: the pixels are fine, so the image is graded."""
+    response = validate(api, case.build(), product_id=case.name[:100])
+    assert response.status == pb.JOB_STATUS_DONE, response
+    assert response.report.width >= 16 and response.report.height >= 16
+
+
+@pytest.mark.parametrize("case", hostile.LARGE_TOLERATED, ids=[c.name for c in hostile.LARGE_TOLERATED])
+def test_bulky_metadata_streams_through_upload_image(api, case):
+    """3.6 MB of APP segments around a tiny JPEG: above the unary limit, graded when streamed."""
+    stub, metadata = api
+    data = case.build()
+    assert UNARY_LIMIT < len(data) < UPLOAD_LIMIT
+    header = pb.UploadHeader(product_id="bulky", mode=pb.MODE_SYNC, total_size=len(data))
+    response = stub.UploadImage(upload_chunks(header, data), timeout=60, metadata=metadata)
+    assert response.status == pb.JOB_STATUS_DONE
+
+
+def test_a_message_over_the_transport_limit_is_resource_exhausted(api):
+    """Raw bytes above grpc.max_receive_message_length: grpc refuses them before our code runs
+    (RESOURCE_EXHAUSTED, no details possible); the service stays up."""
+    from service.api.app import ENVELOPE_BYTES
+
+    with pytest.raises(grpc.RpcError) as err:
+        _raw_call(api, b"\x0a" + b"\x00" * (UNARY_LIMIT + ENVELOPE_BYTES + 1024))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert_serving(api)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  # an over-long varint tag
+        b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 16,  # image field claiming 4 GB
+        b"\x22\x03\xff\xfe\xfd",  # product_id that is not UTF-8
+        b"".join([b"\xa3\x06"] * 300) + b"".join([b"\xa4\x06"] * 300),  # 300 nested groups
+    ],
+    ids=["over-long varint", "4 GB length prefix", "invalid UTF-8 string", "300 nested groups"],
+)
+def test_malformed_protobuf_on_the_wire_is_invalid_argument(api, raw):
+    """Bytes that do not parse as a ValidateRequest: INVALID_ARGUMENT with BadRequest(request,
+    MALFORMED_MESSAGE) (service.api.interceptors), not grpc's bare INTERNAL; the service stays up."""
+    with pytest.raises(grpc.RpcError) as err:
+        _raw_call(api, raw)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    v = violation(err.value)
+    assert (v.field, v.reason) == ("request", "MALFORMED_MESSAGE")
+    assert_serving(api)
+
+
+def _stream(*parts: pb.UploadChunk):
+    yield from parts
+
+
+STREAMS = [
+    ("empty stream", lambda: _stream(), "MISSING_HEADER"),
+    ("chunk before the header", lambda: _stream(pb.UploadChunk(chunk=b"\xff\xd8")), "MISSING_HEADER"),
+    (
+        "second header",
+        lambda: _stream(
+            pb.UploadChunk(header=pb.UploadHeader(product_id="x")),
+            pb.UploadChunk(header=pb.UploadHeader(product_id="y")),
+        ),
+        "DUPLICATE_HEADER",
+    ),
+    (
+        "stream ends before total_size",
+        lambda: _stream(
+            pb.UploadChunk(header=pb.UploadHeader(product_id="short", total_size=10_000)),
+            pb.UploadChunk(chunk=f.jpeg_bytes(f.gradient(64, 48))[:500]),
+        ),
+        "SIZE_MISMATCH",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "build", "reason"), STREAMS, ids=[s[0] for s in STREAMS])
+def test_malformed_upload_stream_is_invalid_argument(api, name, build, reason):
+    stub, metadata = api
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UploadImage(build(), timeout=30, metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert violation(err.value).reason == reason
+    assert_serving(api)
+
+
+def test_declared_oversize_stream_is_refused_before_reading_it(api):
+    """A header declaring more than the upload limit is RESOURCE_EXHAUSTED at once."""
+    stub, metadata = api
+    header = pb.UploadHeader(product_id="declared-huge", total_size=UPLOAD_LIMIT * 100)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UploadImage(_stream(pb.UploadChunk(header=header)), timeout=30, metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert_serving(api)
+
+
+def test_a_stream_the_client_abandons_midway_leaves_no_job(api):
+    """The client cancels after half an upload: nothing is stored and the service stays up."""
+    stub, metadata = api
+    data = f.jpeg_bytes(f.gradient(800, 600))
+    stop = threading.Event()
+
+    def half_then_wait():
+        yield pb.UploadChunk(
+            header=pb.UploadHeader(product_id="abandoned", total_size=len(data), mode=pb.MODE_SYNC)
+        )
+        yield pb.UploadChunk(chunk=data[: len(data) // 2])
+        stop.wait(30)  # the client never sends the rest
+
+    future = stub.UploadImage.future(half_then_wait(), timeout=60, metadata=metadata)
+    time.sleep(0.5)
+    future.cancel()
+    stop.set()
+    with pytest.raises(grpc.FutureCancelledError):
+        future.result()
+    time.sleep(0.5)
+    listed = stub.ListReports(pb.ListReportsRequest(product_id="abandoned"), timeout=10, metadata=metadata)
+    assert list(listed.reports) == []
+    assert_serving(api)
+
+
+def test_a_stream_cut_by_its_deadline_leaves_no_job(api):
+    """A stream that stalls until its deadline: DEADLINE_EXCEEDED for the client, nothing stored."""
+    stub, metadata = api
+
+    def stall():
+        yield pb.UploadChunk(header=pb.UploadHeader(product_id="stalled", mode=pb.MODE_SYNC))
+        yield pb.UploadChunk(chunk=b"\xff\xd8\xff\xe0")
+        time.sleep(3)
+
+    with pytest.raises(grpc.RpcError) as err:
+        stub.UploadImage(stall(), timeout=1, metadata=metadata)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    time.sleep(2.5)
+    listed = stub.ListReports(pb.ListReportsRequest(product_id="stalled"), timeout=10, metadata=metadata)
+    assert list(listed.reports) == []
+    assert_serving(api)

@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from service import webhooks
+from service import limits, webhooks
 from service.adapters.db import Audit, AuditObject
 from service.adapters.publisher import AUDIT_STEP, TaskMessage
 from service.adapters.s3catalogue import ListingError, ObjectUnavailable, S3Object, source_kind, split_prefix
@@ -110,6 +110,8 @@ def start_audit(
     deps: Deps, merchant_id: str, source_uri: str, profile: str, destination_uri: str
 ) -> AuditView:
     """Record the audit and queue its first step; the source kind comes from the URI's shape."""
+    limits.check_length("source", source_uri, limits.MAX_URI)
+    limits.check_length("destination", destination_uri, limits.MAX_URI)
     kind = source_kind(source_uri)
     split_prefix(destination_uri)
     get_profile(profile or "default")  # InvalidRequest for an unknown profile

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-from service import pipeline
+from service import limits, pipeline
 from service.adapters.db import Job, ReportRow
 from service.adapters.pixels import NoHandoff
 from service.adapters.publisher import PROCESS_IMAGE, TaskMessage
@@ -103,6 +103,9 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
     returns the earlier job (and its report) without a second inference, and without decoding.
     """
     get_profile(cmd.profile)
+    limits.check_length("product_id", cmd.product_id, limits.MAX_PRODUCT_ID)
+    limits.check_length("idempotency_key", cmd.idempotency_key, limits.MAX_IDEMPOTENCY_KEY)
+    limits.check_length("s3_uri", cmd.s3_uri, limits.MAX_URI)
     data = _input_bytes(deps, cmd)
     if len(data) > deps.limits.max_bytes:
         raise ImageTooLarge(

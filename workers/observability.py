@@ -18,6 +18,7 @@ from celery.signals import (
     task_postrun,
     task_prerun,
     task_retry,
+    worker_init,
     worker_process_shutdown,
     worker_ready,
 )
@@ -35,6 +36,14 @@ _server: metrics.MetricsServer | None = None
 def _structured_logs(logger: logging.Logger | None = None, **_: Any) -> None:
     if logger is not None:
         logs.install(list(logger.handlers), Settings.from_env().log_format)
+
+
+@worker_init.connect
+def _multiproc_folder(**_: Any) -> None:
+    """Before the pool forks: the folder pool processes write their metrics to must exist."""
+    folder = os.environ.get(metrics.MULTIPROC_ENV)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
 
 
 @worker_ready.connect

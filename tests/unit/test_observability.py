@@ -164,3 +164,22 @@ def test_observability_settings_are_checked(env):
 def test_metrics_can_be_turned_off():
     settings = Settings.from_env({"IDETEX_METRICS_ADDR": "off", "IDETEX_WORKER_METRICS_ADDR": "off"})
     assert (settings.metrics_addr, settings.worker_metrics_addr) == ("off", "off")
+
+
+def test_celery_task_retries_are_counted():
+    """The worker's task_retry handler counts each retry by task name (eager Celery, no broker)."""
+    from celery import Celery
+
+    import workers.observability  # noqa: F401  (connects the handlers, as workers.tasks does)
+
+    app = Celery("retry-test", set_as_current=False)
+    app.conf.task_always_eager = True
+
+    @app.task(name="test.flaky", bind=True, autoretry_for=(ConnectionError,), max_retries=2, countdown=0)
+    def flaky(self):
+        raise ConnectionError("Triton is down")
+
+    before = sample("idetex_worker_retries_total", task="test.flaky")
+    result = flaky.apply()
+    assert isinstance(result.result, ConnectionError)
+    assert sample("idetex_worker_retries_total", task="test.flaky") == before + 2

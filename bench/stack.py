@@ -133,6 +133,8 @@ def running_stack(
     env["IDETEX_GRPC_ADDR"] = addr
     http_addr = f"127.0.0.1:{find_free_port()}"
     env["IDETEX_HTTP_ADDR"] = http_addr
+    env["IDETEX_METRICS_ADDR"] = f"127.0.0.1:{find_free_port()}"
+    env["IDETEX_WORKER_METRICS_ADDR"] = f"127.0.0.1:{find_free_port()}"
     env.update(extra_env or {})
     cmd = [str(IDETEX), "serve", "--triton-ports", f"{http},{grpc_port},{metrics}", "--workers", str(workers)]
     with (workdir / "serve.log").open("wb") as log:

@@ -115,8 +115,12 @@ class ApiServer:
         self.monitor.start()
         self.server.start()
         if self.metrics_address:
-            self.metrics = start_metrics_server(self.metrics_address, self.metrics_registry)
-            log.info("Prometheus metrics on http://%s/metrics", self.metrics_address)
+            try:
+                self.metrics = start_metrics_server(self.metrics_address, self.metrics_registry)
+            except OSError as exc:  # the port is taken: serve without metrics rather than not at all
+                log.error("no Prometheus metrics on %s: %s", self.metrics_address, exc)
+            else:
+                log.info("Prometheus metrics on http://%s/metrics", self.metrics_address)
 
     def stop(self, grace_s: float = 5.0) -> None:
         self.monitor.stop()

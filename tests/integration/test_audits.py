@@ -16,7 +16,7 @@ from tests.integration.test_worker_pipeline import Receiver, wait_until
 
 pytestmark = pytest.mark.integration
 
-WAIT_S = 300.0
+WAIT_S = 600.0  # 1,000 objects on 2 shared cores: minutes when the machine is busy
 
 
 def small_jpeg(i: int) -> bytes:

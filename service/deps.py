@@ -12,9 +12,11 @@ from service.adapters.inference import Inference
 from service.adapters.pixels import NoHandoff, PixelHandoff
 from service.adapters.s3catalogue import S3Catalogue
 from service.adapters.unit_of_work import UnitOfWork
+from service.adapters.vision import LocalSceneAnalyzer
 from service.adapters.vlm import NoVisionLanguageModel, VisionLanguageModel
 from service.adapters.webhook import WebhookSender
 from service.domain.imaging import ImageLimits
+from service.domain.scene import SceneAnalyzer
 
 
 def _no_s3() -> Any:
@@ -45,6 +47,8 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
     vlm: VisionLanguageModel = field(default_factory=NoVisionLanguageModel)
+    # product mask / text overlays / faces for the marketplace checks (bootstrap: the ONNX models)
+    scene: SceneAnalyzer = field(default_factory=LocalSceneAnalyzer)
     s3: S3Catalogue = field(default_factory=lambda: S3Catalogue(_no_s3))
     # (merchant, job, issued at) -> signed (report page, annotated image) links; ("", "") without pages
     report_links: Callable[[str, str, float], tuple[str, str]] = lambda merchant, job, issued: ("", "")

@@ -109,7 +109,8 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     )
     watch.lap("decode")
     # started before pre-processing: mostly done by the time inference needs both cores
-    measured = _background().submit(measure_image, image, spec.profile, spec.overrides)
+    # the scene analysis (product mask, text detector, faces: service.adapters.vision) runs there too
+    measured = _background().submit(measure_image, image, spec.profile, spec.overrides, deps.scene)
     base = _background().submit(canvas, image.rgb)
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")

@@ -1,19 +1,22 @@
 """Marketplace rule checks: each returns a ComplianceCheck with what was measured.
 
-passed=None means "not checked" (we cannot measure it yet, e.g. text and watermarks);
-it is reported, never counted as a pass.
+passed=None means "not checked" (we cannot measure it here, e.g. text and watermarks when no
+text detector is installed); it is reported, never counted as a pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from service.domain import i18n
 from service.domain.findings import ComplianceCheck
 from service.domain.guidance import COMPLIANCE_CODES
 from service.domain.imaging import DecodedImage
 from service.domain.layout import detect_border, product_box, product_fill
 from service.domain.measures import WHITE_LEVEL, ImageStats, measure
+from service.domain.prediction import Box
 from service.domain.profiles import MarketplaceProfile
+from service.domain.scene import ProductMask, SceneAnalysis, TextBox
 
 
 def _check(
@@ -24,8 +27,9 @@ def _check(
     *,
     required: bool = True,
     measured: float | None = None,
+    boxes: tuple[Box, ...] = (),
 ) -> ComplianceCheck:
-    return ComplianceCheck(code, rule, passed, message, COMPLIANCE_CODES[code], required, measured)
+    return ComplianceCheck(code, rule, passed, message, COMPLIANCE_CODES[code], required, measured, boxes)
 
 
 def check_min_long_side(image: DecodedImage, minimum: int) -> ComplianceCheck:
@@ -51,8 +55,14 @@ def check_recommended_long_side(image: DecodedImage, recommended: int) -> Compli
     )
 
 
-def check_white_background(stats: ImageStats, min_fraction: float) -> ComplianceCheck:
+def check_white_background(
+    stats: ImageStats, min_fraction: float, product: ProductMask | None = None
+) -> ComplianceCheck:
+    """The border band's white share; with a product mask, the band's pixels outside the product
+    (a product touching the frame is not background)."""
     share = stats.border_white_fraction
+    if product is not None and product.background_white is not None:
+        share = product.background_white
     return _check(
         "IMG_NOT_WHITE_BACKGROUND",
         f"pure white background: at least {min_fraction:.0%} of the border pixels RGB >= {WHITE_LEVEL}",
@@ -62,8 +72,15 @@ def check_white_background(stats: ImageStats, min_fraction: float) -> Compliance
     )
 
 
-def check_product_fill(image: DecodedImage, stats: ImageStats, minimum: float) -> ComplianceCheck:
+def check_product_fill(
+    image: DecodedImage, stats: ImageStats, minimum: float, product: ProductMask | None = None
+) -> ComplianceCheck:
+    """Amazon's fill: the product box's longer extent over the frame side. `product` is the scene
+    analysis's (a salient-object mask, any background); without it, the border-colour heuristic
+    (plain backgrounds only)."""
     rule = f"product fills at least {minimum:.0%} of the frame"
+    if product is not None:
+        return _fill_check(rule, product.box, product.fill, minimum)
     if stats.border_uniformity > 20:
         return _check(
             "IMG_PRODUCT_TOO_SMALL",
@@ -83,6 +100,20 @@ def check_product_fill(image: DecodedImage, stats: ImageStats, minimum: float) -
         fill >= minimum,
         f"The product spans {fill:.0%} of the frame (box {box[0]},{box[1]},{box[2]},{box[3]})",
         measured=fill,
+    )
+
+
+def _fill_check(rule: str, box: Box | None, fill: float, minimum: float) -> ComplianceCheck:
+    if box is None:
+        message = "No product found: the image is a plain background"
+        return _check("IMG_PRODUCT_TOO_SMALL", rule, False, message, measured=0.0)
+    return _check(
+        "IMG_PRODUCT_TOO_SMALL",
+        rule,
+        fill >= minimum,
+        f"The product spans {fill:.0%} of the frame (box {box[0]},{box[1]},{box[2]},{box[3]})",
+        measured=fill,
+        boxes=(box,),
     )
 
 
@@ -150,29 +181,38 @@ def _size(n: int) -> str:
     return f"{n / 1024:.0f} KB"
 
 
-def check_text_and_watermarks() -> ComplianceCheck:
-    return _check(
-        "IMG_TEXT_OR_WATERMARK",
-        "no text, logos, watermarks or promotional overlays",
-        None,
-        "Not checked: this version cannot detect text or watermarks yet; review the image yourself",
-    )
+def check_text_and_watermarks(text: tuple[TextBox, ...] | None = None) -> ComplianceCheck:
+    """Fails when the text detector found overlays (their boxes ride along); not checked without it."""
+    code, rule = "IMG_TEXT_OR_WATERMARK", i18n.text("en", "IMG_TEXT_OR_WATERMARK.rule")
+    if text is None:
+        return _check(code, rule, None, i18n.text("en", f"{code}.not_checked"))
+    if not text:
+        return _check(code, rule, True, i18n.text("en", f"{code}.none"), measured=0.0)
+    boxes = tuple(t.box for t in text)
+    where = "; ".join(f"{x1},{y1},{x2},{y2}" for x1, y1, x2, y2 in boxes)
+    message = i18n.render("en", f"{code}.measured", count=len(boxes), boxes=where)
+    return _check(code, rule, False, message, measured=float(len(boxes)), boxes=boxes)
 
 
 def run_checks(
-    image: DecodedImage, profile: MarketplaceProfile, stats: ImageStats | None = None
+    image: DecodedImage,
+    profile: MarketplaceProfile,
+    stats: ImageStats | None = None,
+    scene: SceneAnalysis | None = None,
 ) -> tuple[ComplianceCheck, ...]:
-    """Run the profile's rules on the decoded image, in a stable order."""
+    """Run the profile's rules on the decoded image, in a stable order. `scene` (the scene
+    analysis: product mask, text boxes) makes the fill and text rules measurable."""
     stats = stats or measure(image.rgb)
+    scene = scene or SceneAnalysis()
     checks: list[ComplianceCheck] = []
     if profile.min_long_side is not None:
         checks.append(check_min_long_side(image, profile.min_long_side))
     if profile.recommended_long_side is not None:
         checks.append(check_recommended_long_side(image, profile.recommended_long_side))
     if profile.white_background:
-        checks.append(check_white_background(stats, profile.min_white_border_fraction))
+        checks.append(check_white_background(stats, profile.min_white_border_fraction, scene.product))
     if profile.min_product_fill is not None:
-        checks.append(check_product_fill(image, stats, profile.min_product_fill))
+        checks.append(check_product_fill(image, stats, profile.min_product_fill, scene.product))
     if profile.min_jpeg_quality is not None:
         checks.append(check_jpeg_quality(image, profile.min_jpeg_quality))
     if profile.no_borders:
@@ -182,5 +222,5 @@ def run_checks(
     if profile.max_file_bytes is not None:
         checks.append(check_max_file_bytes(image, profile.max_file_bytes))
     if profile.no_text_or_watermarks:
-        checks.append(check_text_and_watermarks())
+        checks.append(check_text_and_watermarks(scene.text))
     return tuple(checks)

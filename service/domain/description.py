@@ -1,7 +1,8 @@
 """The iDetex four-step description, written from measurements and the model's findings.
 
 1. a brief description of the image from measurable facts (size, brightness, contrast,
-   colourfulness, background) - there is no captioner;
+   colourfulness, background) and the scene analysis (faces, text overlays, the product's
+   share of the frame) - there is no captioner;
 2. one paragraph per distortion type, one sentence per instance with its region, box and impact;
 3. the key distortions (second-to-last line);
 4. exactly "Thus, the quality of the image is <grade>."
@@ -14,6 +15,8 @@ from collections.abc import Sequence
 
 from service.domain.findings import Description, ReportDistortion
 from service.domain.measures import ImageStats
+from service.domain.regions import describe_region
+from service.domain.scene import NO_SCENE, SceneAnalysis, faces_in, on_face_region
 from service.domain.taxonomy import DISTORTIONS
 
 REF_START, REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
@@ -90,6 +93,31 @@ def overview(width: int, height: int, source_format: str, jpeg_quality: int | No
     )
 
 
+def scene_facts(scene: SceneAnalysis, width: int, height: int) -> str:
+    """Step 1's second sentence: faces, text overlays and the product's extent, when analysed."""
+    parts: list[str] = []
+    if scene.product is not None and scene.product.box is not None:
+        parts.append(f"the product spans {scene.product.fill:.0%} of the frame")
+    if scene.faces:
+        n = len(scene.faces)
+        parts.append("one face is visible" if n == 1 else f"{_count(n)} faces are visible")
+    elif scene.faces is not None:
+        parts.append("no face is visible")
+    if scene.text:
+        where = sorted({describe_region(t.box, width, height) for t in scene.text})
+        parts.append(f"text or a logo is overlaid {_join(where)}")
+    elif scene.text is not None:
+        parts.append("no text is overlaid")
+    if not parts:
+        return ""
+    sentence = _join(parts)
+    return sentence[0].upper() + sentence[1:] + "."
+
+
+def _count(n: int) -> str:
+    return _NUMBERS[n] if n < len(_NUMBERS) else str(n)
+
+
 def norm_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
     """Pixel box -> the 0-1000 integer scale of the ViDA/Qwen2-VL text format."""
     x1, y1, x2, y2 = box
@@ -106,9 +134,10 @@ def _grounded_ref(d: ReportDistortion, width: int, height: int) -> str:
     return f"{REF_START}{d.severity} {d.type.lower()}{REF_END}{BOX_START}({x1},{y1}),({x2},{y2}){BOX_END}"
 
 
-def _plain_ref(d: ReportDistortion) -> str:
+def _plain_ref(d: ReportDistortion, faces: tuple[tuple[int, int, int, int], ...] = ()) -> str:
     x1, y1, x2, y2 = d.box
-    return f"{d.severity} {d.type.lower()} {d.region} (box {x1},{y1},{x2},{y2})"
+    region = on_face_region(d.region, len(faces_in(d.box, faces)))
+    return f"{d.severity} {d.type.lower()} {region} (box {x1},{y1},{x2},{y2})"
 
 
 def _paragraph(items: Sequence[ReportDistortion], ref: dict[int, str]) -> str:
@@ -142,9 +171,13 @@ def build_description(
     source_format: str,
     jpeg_quality: int | None,
     stats: ImageStats,
+    scene: SceneAnalysis = NO_SCENE,
 ) -> Description:
-    """Write the four steps, plus the same text in the grounded ViDA format."""
+    """Write the four steps, plus the same text in the grounded ViDA format. With a `scene`
+    analysis, step 1 names faces and text overlays and a distortion on a face says so."""
     first = overview(width, height, source_format, jpeg_quality, stats)
+    facts = scene_facts(scene, width, height)
+    first = f"{first} {facts}" if facts else first
     order = {name: i for i, name in enumerate(DISTORTIONS)}
     groups: dict[str, list[ReportDistortion]] = {}
     for d in sorted(distortions, key=lambda d: order.get(d.type, len(order))):
@@ -156,7 +189,7 @@ def build_description(
         paragraphs = tuple(_paragraph(items, ref) for items in groups.values())
         return paragraphs or ("There are no visible distortions in the image.",), _key_line(keys, ref)
 
-    plain_paragraphs, plain_key = render({id(d): _plain_ref(d) for d in distortions})
+    plain_paragraphs, plain_key = render({id(d): _plain_ref(d, scene.face_boxes) for d in distortions})
     grounded_paragraphs, grounded_key = render({id(d): _grounded_ref(d, width, height) for d in distortions})
     grounded = "\n".join((first, *grounded_paragraphs, grounded_key, conclusion))
     return Description(first, plain_paragraphs, plain_key, conclusion, grounded)

@@ -110,6 +110,7 @@ class ComplianceCheck:
     fix: str
     required: bool = True  # False: a recommendation (failing it warns, it does not reject)
     measured: float | None = None
+    boxes: tuple[Box, ...] = ()  # where the rule failed, pixels of the original (e.g. text overlays)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -120,6 +121,7 @@ class ComplianceCheck:
             "fix": self.fix,
             "required": self.required,
             "measured": self.measured,
+            "boxes": [list(b) for b in self.boxes],
         }
 
     @classmethod
@@ -133,6 +135,7 @@ class ComplianceCheck:
             fix=d["fix"],
             required=bool(d.get("required", True)),
             measured=None if measured is None else float(measured),
+            boxes=tuple(b for b in (_box(v) for v in d.get("boxes", ())) if b is not None),
         )
 
 

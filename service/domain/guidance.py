@@ -10,11 +10,13 @@ from it when an answer is built (service/domain/localize.py).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from service.domain import i18n
 from service.domain.findings import ComplianceCheck, Guidance, ReportDistortion
+from service.domain.prediction import Box
+from service.domain.scene import BLUR_TYPES, faces_in
 from service.domain.taxonomy import DISTORTIONS, SEVERITIES
 
 
@@ -54,6 +56,8 @@ def _advice(code: str, language: str = "en") -> Advice:
 DISTORTION_ADVICE: Final[dict[str, Advice]] = {t: _advice(c) for t, c in DISTORTION_CODES.items()}
 
 OVERALL_QUALITY_CODE: Final = "IMG_LOW_OVERALL_QUALITY"
+# a blur distortion (BLUR_TYPES) whose box covers a detected face: its own code, face wording
+FACE_BLURRED_CODE: Final = "IMG_FACE_BLURRED"
 
 # Compliance codes (produced by service.domain.compliance) with the fix shown to merchants.
 COMPLIANCE_CODES: Final[dict[str, str]] = {
@@ -74,6 +78,7 @@ COMPLIANCE_CODES: Final[dict[str, str]] = {
 GUIDANCE_CODES: Final[tuple[str, ...]] = (
     *(a.code for a in DISTORTION_ADVICE.values()),
     OVERALL_QUALITY_CODE,
+    FACE_BLURRED_CODE,
     *COMPLIANCE_CODES,
 )
 
@@ -84,8 +89,9 @@ def advice_for(distortion: str) -> Advice:
     return DISTORTION_ADVICE[distortion]
 
 
-def distortion_guidance(d: ReportDistortion) -> Guidance:
-    advice = advice_for(d.type)
+def distortion_guidance(d: ReportDistortion, on_face: bool = False) -> Guidance:
+    """`on_face`: a blur on a detected face, reported as IMG_FACE_BLURRED in face wording."""
+    advice = _advice(FACE_BLURRED_CODE) if on_face and d.type in BLUR_TYPES else advice_for(d.type)
     message = i18n.render(
         "en",
         "guidance.distortion.message",
@@ -105,13 +111,24 @@ def compliance_guidance(check: ComplianceCheck) -> Guidance:
         i18n.render("en", "guidance.compliance.message", message=check.message, rule=check.rule),
         check.fix,
         severity="severe" if check.required else "moderate",
+        box=check.boxes[0] if check.boxes else None,
     )
 
 
+def check_guidance(check: ComplianceCheck) -> tuple[Guidance, ...]:
+    """A failed rule's guidance, one entry per box it names (each text overlay), else one."""
+    first = compliance_guidance(check)
+    return (first, *(replace(first, box=box) for box in check.boxes[1:]))
+
+
 def build_guidance(
-    distortions: Iterable[ReportDistortion], checks: Iterable[ComplianceCheck], grade: str
+    distortions: Iterable[ReportDistortion],
+    checks: Iterable[ComplianceCheck],
+    grade: str,
+    faces: tuple[Box, ...] = (),
 ) -> tuple[Guidance, ...]:
     """Guidance for key or at least moderate distortions, failed rules, and a bad/poor grade.
+    A blur on one of `faces` (scene analysis) is IMG_FACE_BLURRED.
 
     Distortions marked `expected` (the white background a profile requires) give none.
 
@@ -123,14 +140,14 @@ def build_guidance(
     for d in distortions:
         if d.expected or (not d.key and d.severity == "slight"):
             continue
-        if (advice_for(d.type).code, d.region) in seen:
+        g = distortion_guidance(d, on_face=bool(faces_in(d.box, faces)))
+        if (g.code, d.region) in seen:
             continue
-        seen.add((advice_for(d.type).code, d.region))
-        items.append(((-_SEVERITY_RANK[d.severity], 0 if d.key else 1), distortion_guidance(d)))
+        seen.add((g.code, d.region))
+        items.append(((-_SEVERITY_RANK[d.severity], 0 if d.key else 1), g))
     for c in checks:
         if c.passed is False:
-            g = compliance_guidance(c)
-            items.append(((-_SEVERITY_RANK[g.severity], 2), g))
+            items.extend(((-_SEVERITY_RANK[g.severity], 2), g) for g in check_guidance(c))
     if grade in ("bad", "poor") and not items:
         items.append(((-1, 3), overall_guidance(grade)))
     items.sort(key=lambda item: item[0])

@@ -28,6 +28,7 @@ from service.domain.policy import apply_overrides
 from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile, get_profile
 from service.domain.regions import describe_region
+from service.domain.scene import NO_SCENE, SceneAnalysis, SceneAnalyzer, needs_for
 from service.domain.taxonomy import SEVERITIES
 from service.domain.verdict import decide
 
@@ -216,16 +217,22 @@ class ImageMeasures:
     profile: MarketplaceProfile
     stats: ImageStats
     checks: tuple[ComplianceCheck, ...]
+    scene: SceneAnalysis = NO_SCENE  # product mask, text overlays, faces (what the profile needed)
 
 
 def measure_image(
-    image: DecodedImage, profile: str, overrides: Mapping[str, Any] | None = None
+    image: DecodedImage,
+    profile: str,
+    overrides: Mapping[str, Any] | None = None,
+    analyzer: SceneAnalyzer | None = None,
 ) -> ImageMeasures:
     """Image statistics and the named profile's marketplace checks for `image`, under the
-    merchant's `overrides` of the profile's thresholds when given."""
+    merchant's `overrides` of the profile's thresholds when given. With `analyzer`, the scene
+    analysis the profile's rules need (service.domain.scene.needs_for) runs first."""
     prof = apply_overrides(get_profile(profile), overrides)
     stats = measure(image.rgb)
-    return ImageMeasures(prof, stats, run_checks(image, prof, stats))
+    scene = NO_SCENE if analyzer is None else analyzer.analyse(image, needs_for(prof))
+    return ImageMeasures(prof, stats, run_checks(image, prof, stats, scene), scene)
 
 
 def build_report(
@@ -246,12 +253,12 @@ def build_report(
         measured = measure_image(image, profile, overrides)
     elif measured.profile != apply_overrides(get_profile(profile), overrides):
         raise ValueError(f"measures for profile {measured.profile.name!r} given for {profile!r}")
-    prof, stats, checks = measured.profile, measured.stats, measured.checks
+    prof, stats, checks, scene = measured.profile, measured.stats, measured.checks, measured.scene
     distortions = report_distortions(prediction, image, prof)
     grade = prediction.grade
     verdict, reasons = decide(prof.policy, grade, distortions, checks)
     description = build_description(
-        distortions, grade, image.width, image.height, image.source_format, image.jpeg_quality, stats
+        distortions, grade, image.width, image.height, image.source_format, image.jpeg_quality, stats, scene
     )
     return Report(
         profile=prof.name,
@@ -261,7 +268,7 @@ def build_report(
         score=round(float(prediction.score), 4),
         distortions=distortions,
         description=description,
-        guidance=build_guidance(distortions, checks, grade),
+        guidance=build_guidance(distortions, checks, grade, scene.face_boxes),
         compliance=checks,
         verdict=verdict,
         verdict_reasons=reasons,

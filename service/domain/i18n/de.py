@@ -156,6 +156,13 @@ MESSAGES: Final[dict[str, str]] = {
     "erkennen; prüfen Sie das Bild selbst",
     "IMG_TEXT_OR_WATERMARK.fix": "Entfernen Sie Text, Logos, Wasserzeichen und Werbeeinblendungen aus dem "
     "Foto.",
+    "IMG_TEXT_OR_WATERMARK.none": "Kein Text, kein Logo und kein Wasserzeichen gefunden",
+    "IMG_TEXT_OR_WATERMARK.measured": "Text, ein Logo oder ein Wasserzeichen an {count} Stelle(n) gefunden "
+    "(Boxen {boxes})",
+    "IMG_FACE_BLURRED.problem": "Unschärfe auf einem Gesicht",
+    "IMG_FACE_BLURRED.impact": "das Gesicht wirkt weich und seine Züge verschwimmen",
+    "IMG_FACE_BLURRED.fix": "Stellen Sie auf das Gesicht scharf (auf dem Telefon antippen), halten Sie die "
+    "Kamera ruhig und sorgen Sie für mehr Licht, damit die Belichtungszeit kürzer wird.",
     # --- verdict reasons -------------------------------------------------------------------------
     "verdict.required_failed": "Pflichtregel nicht erfüllt: {code}",
     "verdict.recommended_failed": "Empfehlung nicht erfüllt: {code}",

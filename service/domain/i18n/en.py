@@ -136,6 +136,13 @@ MESSAGES: Final[dict[str, str]] = {
     "IMG_TEXT_OR_WATERMARK.not_checked": "Not checked: this version cannot detect text or watermarks yet; "
     "review the image yourself",
     "IMG_TEXT_OR_WATERMARK.fix": "Remove text, logos, watermarks and promotional overlays from the photo.",
+    "IMG_TEXT_OR_WATERMARK.none": "No text, logo or watermark found",
+    "IMG_TEXT_OR_WATERMARK.measured": "Text, a logo or a watermark found in {count} place(s) (boxes {boxes})",
+    # --- faces (service/domain/scene.py): blur on a face -----------------------------------
+    "IMG_FACE_BLURRED.problem": "blur on a face",
+    "IMG_FACE_BLURRED.impact": "the face looks soft and its features are smeared",
+    "IMG_FACE_BLURRED.fix": "Focus on the face (tap it on a phone), hold the camera still and add light "
+    "for a faster shutter.",
     # --- verdict reasons (service/domain/verdict.py) -----------------------------------------
     "verdict.required_failed": "required rule failed: {code}",
     "verdict.recommended_failed": "recommendation not met: {code}",

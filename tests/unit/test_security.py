@@ -116,3 +116,18 @@ def test_public_names_are_accepted_when_created_and_checked_at_delivery(stack):
     """A DNS name is not resolved when created (it may change): the sender checks it at each attempt."""
     view = stack.container.create_webhook(stack.merchants["acme"], "https://hooks.shop.example/idetex")
     assert view.url == "https://hooks.shop.example/idetex"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://hooks.shop.example:99999/x", "http://hooks.shop.example:port/x", "http:///x"]
+)
+def test_webhook_urls_without_a_usable_host_or_port_are_refused_when_created(stack, url):
+    with pytest.raises(InvalidRequest) as err:
+        stack.container.create_webhook(stack.merchants["acme"], url)
+    assert (err.value.field, err.value.reason) == ("url", "BAD_URL")
+
+
+def test_a_stored_url_with_a_bad_port_is_refused_at_delivery_not_crashed():
+    """An endpoint stored before creation-time checks existed: the delivery is 'refused'."""
+    with pytest.raises(wh.DestinationRefused, match="invalid port"):
+        wh.check_destination("http://hooks.shop.example:99999/x", allow_private=False)

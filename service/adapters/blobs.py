@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -71,11 +72,20 @@ class LocalBlobStore(BlobStore):
             raise NotFound(f"no blob at {uri}") from exc
 
 
+# botocore's own rule for bucket names: no user, password or port can ride in the bucket's place
+_BUCKET = re.compile(r"^[a-zA-Z0-9._-]{1,255}$")
+
+
+def is_bucket_name(name: str) -> bool:
+    return bool(_BUCKET.match(name))
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
-    """Split s3://bucket/key into (bucket, key); InvalidRequest when either is missing."""
+    """Split s3://bucket/key into (bucket, key); InvalidRequest when either is missing or the
+    bucket is not a bucket name."""
     parts = urlsplit(uri)
     key = parts.path.lstrip("/")
-    if parts.scheme != "s3" or not parts.netloc or not key:
+    if parts.scheme != "s3" or not is_bucket_name(parts.netloc) or not key:
         raise InvalidRequest("s3_uri", "BAD_S3_URI", f"expected s3://bucket/key, got {uri!r}")
     return parts.netloc, key
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus, urlsplit
 
-from service.adapters.blobs import parse_s3_uri
+from service.adapters.blobs import is_bucket_name, parse_s3_uri
 from service.domain.errors import InvalidRequest
 
 PAGE = 1000
@@ -54,7 +54,7 @@ class ListingError(Exception):
 def split_prefix(uri: str) -> tuple[str, str]:
     """s3://bucket[/prefix] -> (bucket, prefix); InvalidRequest for anything else."""
     parts = urlsplit(uri)
-    if parts.scheme != "s3" or not parts.netloc:
+    if parts.scheme != "s3" or not is_bucket_name(parts.netloc):
         raise InvalidRequest("source", "BAD_S3_URI", f"expected s3://bucket[/prefix], got {uri!r}")
     return parts.netloc, parts.path.lstrip("/")
 

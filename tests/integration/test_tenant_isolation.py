@@ -310,6 +310,13 @@ URI_INPUTS = [
     "/etc/passwd",
     "s3:/catalogue/photo.jpg",
     "S3://catalogue/photo.jpg",
+    "s3://",
+    "s3://catalogue",  # no key
+    "s3://user:secret@evil.example/photo.jpg",  # credentials and a host in the bucket's place
+    "s3://catalogue:99999/photo.jpg",
+    "s3://169.254.169.254/latest/meta-data",  # an IP as the bucket name
+    "s3://a/photo.jpg",  # a bucket name S3 does not allow
+    "s3://catalogue/%00/../../etc/passwd",
 ]
 
 
@@ -324,7 +331,14 @@ def test_only_s3_uris_are_fetched(world, uri):
 
 
 @pytest.mark.parametrize(
-    "source", ["http://169.254.169.254/latest/", "file:///etc/", "https://example.com/manifest.json"]
+    "source",
+    [
+        "http://169.254.169.254/latest/",
+        "file:///etc/",
+        "https://example.com/manifest.json",
+        "s3://user:secret@evil.example/shop/",
+        "s3://catalogue:99999/shop/",
+    ],
 )
 def test_audit_sources_must_be_s3(world, source):
     with pytest.raises(grpc.RpcError) as err:

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from service.domain.errors import ImageTooLarge, InvalidRequest, NotFound
 
@@ -80,10 +80,18 @@ def is_bucket_name(name: str) -> bool:
     return bool(_BUCKET.match(name))
 
 
+def split_uri(uri: str, field: str = "s3_uri") -> SplitResult:
+    """urlsplit, with its ValueError (an unclosed `[`, a bad IPv6 host) as InvalidRequest."""
+    try:
+        return urlsplit(uri)
+    except ValueError as exc:
+        raise InvalidRequest(field, "BAD_URI", f"{uri!r} is not a URI: {exc}") from exc
+
+
 def parse_s3_uri(uri: str) -> tuple[str, str]:
     """Split s3://bucket/key into (bucket, key); InvalidRequest when either is missing or the
     bucket is not a bucket name."""
-    parts = urlsplit(uri)
+    parts = split_uri(uri)
     key = parts.path.lstrip("/")
     if parts.scheme != "s3" or not is_bucket_name(parts.netloc) or not key:
         raise InvalidRequest("s3_uri", "BAD_S3_URI", f"expected s3://bucket/key, got {uri!r}")
@@ -156,7 +164,7 @@ class RoutingBlobStore(BlobStore):
         return self.primary.put(key, data, content_type)
 
     def get(self, uri: str, max_bytes: int | None = None) -> bytes:
-        scheme = urlsplit(uri).scheme
+        scheme = split_uri(uri).scheme  # the only URIs from outside are s3_uri inputs
         reader = self.readers.get(scheme)
         if reader is None:
             raise InvalidRequest("uri", "UNSUPPORTED_SCHEME", f"cannot read {scheme or 'a bare path'}: {uri}")

@@ -21,9 +21,9 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
-from service.adapters.blobs import is_bucket_name, parse_s3_uri
+from service.adapters.blobs import is_bucket_name, parse_s3_uri, split_uri
 from service.domain.errors import InvalidRequest
 
 PAGE = 1000
@@ -53,7 +53,7 @@ class ListingError(Exception):
 
 def split_prefix(uri: str) -> tuple[str, str]:
     """s3://bucket[/prefix] -> (bucket, prefix); InvalidRequest for anything else."""
-    parts = urlsplit(uri)
+    parts = split_uri(uri, "source")
     if parts.scheme != "s3" or not is_bucket_name(parts.netloc):
         raise InvalidRequest("source", "BAD_S3_URI", f"expected s3://bucket[/prefix], got {uri!r}")
     return parts.netloc, parts.path.lstrip("/")

@@ -317,6 +317,7 @@ URI_INPUTS = [
     "s3://169.254.169.254/latest/meta-data",  # an IP as the bucket name
     "s3://a/photo.jpg",  # a bucket name S3 does not allow
     "s3://catalogue/%00/../../etc/passwd",
+    "s3://[/photo.jpg",  # an unclosed IPv6 bracket (urlsplit raised ValueError: INTERNAL)
 ]
 
 

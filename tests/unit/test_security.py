@@ -3,10 +3,13 @@ addresses are refused when created, whatever notation the address is written in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from service import credentials
@@ -131,3 +134,34 @@ def test_a_stored_url_with_a_bad_port_is_refused_at_delivery_not_crashed():
     """An endpoint stored before creation-time checks existed: the delivery is 'refused'."""
     with pytest.raises(wh.DestinationRefused, match="invalid port"):
         wh.check_destination("http://hooks.shop.example:99999/x", allow_private=False)
+
+
+_url_texts = st.one_of(
+    st.text(max_size=300),
+    st.builds(
+        lambda scheme, host, rest: f"{scheme}://{host}{rest}",
+        st.sampled_from(["http", "https", "s3", "file", "gopher", ""]),
+        st.one_of(
+            st.text(max_size=60),
+            st.sampled_from(["[::1]", "0x7f.1", "a@b:c", "bucket:99999", "[fe80::1%eth0]"]),
+        ),
+        st.text(max_size=60),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_url_texts)
+def test_any_url_text_gets_a_typed_answer(text):
+    """Webhook URLs, s3:// inputs and audit sources: accepted or InvalidRequest, nothing else
+    (no DNS is asked: only literals are checked when an endpoint is created)."""
+    from types import SimpleNamespace
+
+    from service import webhooks
+    from service.adapters.blobs import parse_s3_uri
+    from service.adapters.s3catalogue import split_prefix
+
+    deps = SimpleNamespace(webhook_allow_private=False, webhook_allow_networks=())
+    for check in (lambda t: webhooks._check_url(t, deps), parse_s3_uri, split_prefix):
+        with contextlib.suppress(InvalidRequest):
+            check(text)

@@ -14,17 +14,19 @@ from tests import hostile
 
 MiB = 1024 * 1024
 LIMITS = ImageLimits(max_bytes=16 * MiB)
-SECONDS = 5.0  # per case, on a shared 2-core machine: a bomb that inflated would take far longer
+# CPU seconds of this process per case (wall time varies with the machine's other work): a bomb
+# that inflated would take far longer
+SECONDS = 5.0
 
 
 @pytest.mark.parametrize("case", hostile.REJECTED, ids=[c.name for c in hostile.REJECTED])
 def test_malformed_upload_is_a_typed_bad_image(case):
     """The class is refused with its BadImage reason, naming the image field, in seconds."""
     data = case.build()
-    start = time.monotonic()
+    start = time.process_time()
     with pytest.raises(BadImage) as err:
         decode_image(data, LIMITS)
-    assert time.monotonic() - start < SECONDS
+    assert time.process_time() - start < SECONDS
     assert err.value.reason in case.reasons, err.value
     assert err.value.field == "image" and err.value.message
 
@@ -36,9 +38,9 @@ def test_malformed_upload_is_a_typed_bad_image(case):
 )
 def test_hostile_metadata_on_good_pixels_is_ignored(case):
     """Absurd EXIF, garbage ICC profiles, polyglots and bulky metadata: the pixels decode."""
-    start = time.monotonic()
+    start = time.process_time()
     image = decode_image(case.build(), LIMITS)
-    assert time.monotonic() - start < SECONDS
+    assert time.process_time() - start < SECONDS
     assert image.rgb.shape == (image.height, image.width, 3)
     assert min(image.width, image.height) >= LIMITS.min_side
 
@@ -55,9 +57,9 @@ def test_absurd_orientation_is_not_applied():
 
 
 def test_a_deflate_bomb_is_refused_before_inflating():
-    """400 MB of pixels in a ~400 KB file is refused from the header, in well under a second."""
+    """400 MB of pixels in a ~400 KB file is refused from the header, in well under a CPU second."""
     data = hostile.png_zlib_bomb()
-    start = time.monotonic()
+    start = time.process_time()
     with pytest.raises(BadImage, match="pixels"):
         decode_image(data, LIMITS)
-    assert time.monotonic() - start < 1.0
+    assert time.process_time() - start < 1.0

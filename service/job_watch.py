@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from service import handlers
@@ -84,9 +85,9 @@ class JobWatcher:
                     return
                 ids = list(self._waiting)
             version = changes() if changes is not None else None
-            stale = self.deps.clock() - queried >= self.deps.poll_interval_s
+            stale = time.monotonic() - queried >= self.deps.poll_interval_s
             if version is None or version != seen or stale:
-                seen, queried = version, self.deps.clock()
+                seen, queried = version, time.monotonic()
                 try:
                     finished = self._finished(ids)
                 except Exception:  # the database is away for now: the waiters time out as usual
@@ -97,7 +98,7 @@ class JobWatcher:
                         for e in self._waiting.get(job_id, []):
                             e.set()
             step = CHANGE_POLL_S if version is not None else self.deps.poll_interval_s
-            self.deps.sleep(step)
+            time.sleep(step)  # real time, like the waiters' Event.wait
 
     def _finished(self, ids: list[str]) -> list[str]:
         with self.deps.uow() as uow:

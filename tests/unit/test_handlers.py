@@ -6,6 +6,7 @@ The model is a fake that subclasses the Inference port and answers contract-shap
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import boto3
 import numpy as np
@@ -31,6 +32,7 @@ from service.domain.errors import (
 )
 from service.domain.imaging import ImageLimits, decode_image
 from service.handlers import ListFilter, SubmitImage
+from service.job_watch import JobWatcher
 from tests.imagefactory import gradient, png_bytes, random_bytes, truncated_jpeg
 from tests.support.contract_outputs import underexposed_top_left
 
@@ -326,18 +328,20 @@ def test_jobs_are_not_found_for_other_merchants(env, merchant):
     with pytest.raises(NotFound):
         handlers.get_job(deps, other, job_id)
     with pytest.raises(NotFound):
-        handlers.wait_for_report(deps, other, job_id, 1.0)
+        JobWatcher(deps).wait(other, job_id, 1.0)
 
 
 def test_wait_returns_pending_when_time_is_up_and_done_once_processed(env, merchant):
-    """wait_for_report polls until its timeout, then returns the job as it stands."""
+    """A sync wait lasts until its timeout, then returns the job as it stands."""
     deps, publisher, *_ = env
     job_id = submit(deps, merchant).job_id
-    start = deps.clock()
-    assert handlers.wait_for_report(deps, merchant, job_id, 0.5).status == "PENDING"
-    assert deps.clock() - start == pytest.approx(0.5)
+    watcher = JobWatcher(deps)
+    start = time.monotonic()
+    assert watcher.wait(merchant, job_id, 0.3).status == "PENDING"
+    assert time.monotonic() - start >= 0.3
     run_queued(deps, publisher)
-    assert handlers.wait_for_report(deps, merchant, job_id, 0.5).status == "DONE"
+    assert watcher.wait(merchant, job_id, 0.3).status == "DONE"
+    watcher.close()
 
 
 def test_listing_pages_with_tokens_and_filters(env, merchant):

@@ -64,7 +64,7 @@ FACE_SIDE = 640  # faces are searched on a copy at most this long
 # a detected box is text when the recogniser reads at least MIN_CHARS characters (spaces aside)
 # with a mean probability of at least MIN_READ_CONFIDENCE (tuned on the product set's tune split)
 MIN_CHARS = 2
-MIN_READ_CONFIDENCE = 0.7
+MIN_READ_CONFIDENCE = 0.8
 MAX_VERIFIED = 12  # the largest candidates only: the recogniser costs ~5-20 ms a box
 _MASK_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 _MASK_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)

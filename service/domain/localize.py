@@ -150,7 +150,8 @@ def localize_guidance(g: Guidance, language: str, checks: dict[str, ComplianceCh
                 language, "guidance.compliance.message", message=local.message, rule=local.rule
             )
     elif g.distortion in DISTORTION_CODES:
-        code = DISTORTION_CODES[g.distortion]
+        # a code with its own wording (IMG_FACE_BLURRED: a blur on a face), else the distortion's
+        code = g.code if i18n.has("en", f"{g.code}.problem") else DISTORTION_CODES[g.distortion]
         params = parse("guidance.distortion.message", g.message[:1].lower() + g.message[1:])
         if params is not None and params["problem"] == i18n.text("en", f"{code}.problem"):
             message = i18n.render(

@@ -169,3 +169,13 @@ def test_description_names_faces_text_and_a_distortion_on_a_face():
     nothing = SceneAnalysis(text=(), faces=())
     assert scene_facts(nothing, 10, 10) == "No face is visible and no text is overlaid."
     assert scene_facts(SceneAnalysis(), 10, 10) == ""
+
+
+def test_face_blur_guidance_is_rendered_in_german():
+    """The German report words IMG_FACE_BLURRED with its own catalogue entries, region included."""
+    from service.domain.localize import localize_guidance
+
+    (g,) = build_guidance([_blur()], [], "good", faces=((150, 150, 250, 250),))
+    de = localize_guidance(g, "de", {})
+    assert de.message.startswith("Unschärfe auf einem Gesicht (mittel) in der oberen linken Ecke:")
+    assert "das Gesicht wirkt weich" in de.message and de.fix.startswith("Stellen Sie auf das Gesicht")

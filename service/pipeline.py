@@ -25,6 +25,7 @@ from service.domain.imaging import decode_image
 from service.domain.prediction import Prediction
 from service.domain.prompts import description_prompt
 from service.domain.report import Report, build_report, measure_image
+from service.domain.scene import SceneNeeds, wants_faces, with_faces
 from service.domain.vlm_report import description_from_text, merge, prediction_from_text
 from service.domain.vlm_text import ParsedDescription, parse_description
 from service.iqa.postprocess import postprocess
@@ -110,8 +111,8 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     watch.lap("decode")
     # started before pre-processing: mostly done by the time inference needs both cores
     # the scene analysis (product mask, text detector, faces: service.adapters.vision) runs there too
+    base = _background().submit(canvas, image.rgb)  # first: the annotated copy must not wait on models
     measured = _background().submit(measure_image, image, spec.profile, spec.overrides, deps.scene)
-    base = _background().submit(canvas, image.rgb)
     batch = to_model_input(image.rgb)[None, ...]
     watch.lap("preprocess")
     parsed = mllm_description(deps, spec) if spec.model_choice in ("mllm", "both") else None
@@ -135,7 +136,11 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     annotated = _background().submit(
         lambda: deps.blobs.put(key, annotate_canvas(base.result(), prediction), "image/jpeg")
     )
-    report = build_report(prediction, image, spec.profile, version, measured.result(), spec.overrides)
+    measures = measured.result()
+    if deps.scene is not None and wants_faces(prediction):  # only blur makes faces matter
+        faces = deps.scene.analyse(image, SceneNeeds(faces=True)).faces
+        measures = replace(measures, scene=with_faces(measures.scene, faces))
+    report = build_report(prediction, image, spec.profile, version, measures, spec.overrides)
     if parsed is not None:
         produced_by = vlm_report.MLLM if spec.model_choice == "mllm" else vlm_report.BOTH
         report = replace(report, description=description_from_text(parsed), produced_by=produced_by)

@@ -40,7 +40,7 @@ class MarketplaceProfile:
     no_borders: bool = False  # required: no uniform frame lines
     max_megapixels: float | None = None  # required
     max_file_bytes: int | None = None  # required
-    no_text_or_watermarks: bool = False  # a rule we cannot measure yet: reported as not checked
+    no_text_or_watermarks: bool = False  # required: no text, logo or watermark overlays (PP-OCR detector)
 
 
 PROFILES: Final[dict[str, MarketplaceProfile]] = {

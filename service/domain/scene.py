@@ -14,7 +14,7 @@ tuple means "analysed, nothing found".
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import cv2
@@ -23,7 +23,7 @@ import numpy as np
 from service.domain.imaging import DecodedImage
 from service.domain.layout import product_fill
 from service.domain.measures import border_band, sample
-from service.domain.prediction import Box
+from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile
 
 MIN_COMPONENT_SHARE = 0.002  # mask components smaller than this share of the mask are specks
@@ -39,17 +39,27 @@ class SceneNeeds:
 
     product: bool = False  # salient-object mask: product fill, white background around it
     text: bool = False  # text / watermark / logo overlay detector
-    faces: bool = True  # frontal faces (cheap): wording and face-blur guidance
+    faces: bool = False  # frontal faces: face-blur guidance and wording (see with_faces)
 
 
 def needs_for(profile: MarketplaceProfile) -> SceneNeeds:
-    """The analyses `profile` needs: the product mask for fill or white-background rules, text for
-    the no-text rule; faces always (they only change wording and add face-blur guidance)."""
+    """The analyses `profile` needs before the model has answered: the product mask for fill or
+    white-background rules, text for the no-text rule. Faces are not among them: see wants_faces."""
     return SceneNeeds(
         product=profile.min_product_fill is not None or profile.white_background,
         text=profile.no_text_or_watermarks,
-        faces=True,
     )
+
+
+def wants_faces(prediction: Prediction) -> bool:
+    """Faces matter only where the model found blur (IMG_FACE_BLURRED, "on a face" wording), so
+    they are searched after inference and only then: the Haar cascade costs 30 to 170 ms of CPU
+    per photo on this project's 2-core machines, more than the model itself."""
+    return any(d.distortion in BLUR_TYPES for d in prediction.distortions)
+
+
+def with_faces(scene: SceneAnalysis, faces: tuple[Box, ...] | None) -> SceneAnalysis:
+    return replace(scene, faces=faces)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from service.domain.findings import ReportDistortion
 from service.domain.guidance import DISTORTION_ADVICE, FACE_BLURRED_CODE, build_guidance
 from service.domain.imaging import decode_image
 from service.domain.measures import measure
+from service.domain.prediction import DetectedDistortion, Prediction
 from service.domain.profiles import PROFILES
 from service.domain.scene import (
     ProductMask,
@@ -25,15 +26,26 @@ from service.domain.scene import (
     needs_for,
     on_face_region,
     product_from_mask,
+    wants_faces,
 )
 from tests import imagefactory as f
 
 
 def test_profiles_ask_only_for_the_models_their_rules_need():
-    """amazon_main needs the product mask and the text detector; default needs neither; faces always."""
-    assert needs_for(PROFILES["amazon_main"]) == SceneNeeds(product=True, text=True, faces=True)
-    assert needs_for(PROFILES["default"]) == SceneNeeds(product=False, text=False, faces=True)
+    """amazon_main needs the product mask and the text detector; default needs neither; faces are
+    never asked before inference."""
+    assert needs_for(PROFILES["amazon_main"]) == SceneNeeds(product=True, text=True, faces=False)
+    assert needs_for(PROFILES["default"]) == SceneNeeds(product=False, text=False, faces=False)
     assert needs_for(PROFILES["ebay"]).text and not needs_for(PROFILES["ebay"]).product
+
+
+def test_faces_are_searched_only_when_the_model_found_blur():
+    """A prediction with a blur type wants faces (face-blur guidance); one with only darkness does not."""
+    blur = DetectedDistortion("Out of focus blur", "moderate", 0.8, (0, 0, 10, 10))
+    dark = DetectedDistortion("Underexposure", "severe", 0.9, (0, 0, 10, 10))
+    assert wants_faces(Prediction(100, 100, (dark, blur), 3, 2.5))
+    assert not wants_faces(Prediction(100, 100, (dark,), 3, 2.5))
+    assert not wants_faces(Prediction(100, 100, (), 8, 4.5))
 
 
 def test_mask_box_ignores_specks():

@@ -15,6 +15,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from service.adapters import vision
+from service.domain.findings import ReportDistortion
+from service.domain.guidance import FACE_BLURRED_CODE, build_guidance
 from service.domain.imaging import DecodedImage, decode_image
 from service.domain.report import measure_image
 from service.domain.scene import SceneNeeds
@@ -120,3 +122,21 @@ def test_models_load_on_first_use_once_per_process(monkeypatch):
     assert lazy.get() == 2
     fresh = vision.OnnxSceneAnalyzer()
     assert not fresh._mask.loaded and not fresh._text.loaded and not fresh._read.loaded
+
+
+def test_a_real_portrait_has_its_face_found_and_a_blur_on_it_is_face_blur(analyzer):
+    """matplotlib's Grace Hopper portrait (public domain): the LBP cascade finds one face over her
+    face, and a blur distortion covering it is reported as IMG_FACE_BLURRED."""
+    import matplotlib.cbook as cbook
+
+    data = Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)).read_bytes()
+    image = decode_image(data)
+    scene = analyzer.analyse(image, SceneNeeds(faces=True))
+    assert scene.faces is not None and len(scene.faces) == 1, scene.faces
+    (face,) = scene.faces
+    assert iou(face, (150, 100, 380, 330)) >= 0.4, face  # her face, as drawn by hand on the photo
+    blur = ReportDistortion(
+        "Out of focus blur", "moderate", (100, 50, 420, 420), 0.9, True, "in the center", "soft"
+    )
+    codes = {g.code for g in build_guidance([blur], (), "fair", faces=scene.faces)}
+    assert FACE_BLURRED_CODE in codes

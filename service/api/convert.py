@@ -9,6 +9,7 @@ from google.protobuf import timestamp_pb2
 
 from service.adapters.repository import ListFilter
 from service.api.gen.idetex.v1 import validation_pb2 as pb
+from service.domain.aspects import AspectScores
 from service.domain.errors import InvalidRequest
 from service.domain.localize import localize_report
 from service.domain.policy import format_value
@@ -151,6 +152,7 @@ def report_to_pb(
         policy_overrides={k: format_value(v) for k, v in report.policy_overrides.items()},
         report_url=report_url,
         annotated_image_url=annotated_url,
+        aspects=pb.AspectScores(**report.aspects.to_json()) if report.aspects is not None else None,
     )
 
 
@@ -342,6 +344,13 @@ def report_from_pb(r: pb.Report) -> Report:
             colourfulness=float(i.colourfulness),
         ),
         produced_by=r.produced_by,
+        aspects=aspects_from_pb(r.aspects) if r.HasField("aspects") else None,
+    )
+
+
+def aspects_from_pb(a: pb.AspectScores) -> AspectScores:
+    return AspectScores(
+        **{name: round(float(getattr(a, name)), 3) for name in AspectScores.__dataclass_fields__}
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.domain import i18n
+from service.domain.aspects import AspectScores, aspect_scores
 from service.domain.compliance import run_checks
 from service.domain.description import build_description
 from service.domain.findings import (
@@ -114,6 +115,8 @@ class Report:
     produced_by: str = "idetex_lite"
     # the merchant's overrides of the profile this report was built under (service/domain/policy.py)
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    # global aspect scores 0..1 (service/domain/aspects.py); None in reports stored before them
+    aspects: AspectScores | None = None
 
     @property
     def key_distortions(self) -> tuple[ReportDistortion, ...]:
@@ -137,6 +140,7 @@ class Report:
             "guidance": [g.to_json() for g in self.guidance],
             "compliance": [c.to_json() for c in self.compliance],
             "image": self.image.to_json(),
+            **({"aspects": self.aspects.to_json()} if self.aspects is not None else {}),
         }
 
     @classmethod
@@ -161,6 +165,7 @@ class Report:
             schema_version=int(d.get("schema_version", SCHEMA_VERSION)),
             produced_by=str(d.get("produced_by", "idetex_lite")),
             policy_overrides=dict(d.get("policy_overrides") or {}),
+            aspects=AspectScores.from_json(d["aspects"]) if d.get("aspects") else None,
         )
 
 
@@ -218,6 +223,7 @@ class ImageMeasures:
     stats: ImageStats
     checks: tuple[ComplianceCheck, ...]
     scene: SceneAnalysis = NO_SCENE  # product mask, text overlays, faces (what the profile needed)
+    aspects: AspectScores | None = None  # global aspect scores (service/domain/aspects.py)
 
 
 def measure_image(
@@ -232,7 +238,8 @@ def measure_image(
     prof = apply_overrides(get_profile(profile), overrides)
     stats = measure(image.rgb)
     scene = NO_SCENE if analyzer is None else analyzer.analyse(image, needs_for(prof))
-    return ImageMeasures(prof, stats, run_checks(image, prof, stats, scene), scene)
+    checks = run_checks(image, prof, stats, scene)
+    return ImageMeasures(prof, stats, checks, scene, aspect_scores(image, stats))
 
 
 def build_report(
@@ -275,4 +282,5 @@ def build_report(
         image=ImageFacts.of(image, stats),
         grade_probs=tuple(round(float(p), 4) for p in prediction.grade_probs),
         policy_overrides=dict(overrides or {}),
+        aspects=measured.aspects or aspect_scores(image, stats),
     )

@@ -24,6 +24,8 @@ CSS: Final = """
 :root{--ink:#1d2330;--muted:#5b6475;--line:#dde1e8;--bg:#f6f7f9;--card:#fff;
 --accept:#1e7d32;--warn:#a86400;--reject:#b3261e}
 *{box-sizing:border-box}
+#aspects .bar{display:inline-block;height:10px;background:#3b6fd8;border-radius:3px}
+#aspects td:last-child{width:50%}
 body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);
 background:var(--bg)}
 main{max-width:1100px;margin:0 auto;padding:24px}
@@ -215,6 +217,30 @@ def _description(report: Report) -> str:
     )
 
 
+ASPECT_LABELS = (
+    ("focus", "Focus"),
+    ("noise", "Noise (1 = clean)"),
+    ("exposure", "Exposure"),
+    ("contrast", "Contrast"),
+    ("saturation", "Saturation (level)"),
+    ("jpeg_quality", "JPEG quality"),
+    ("resolution", "Resolution"),
+)
+
+
+def _aspects(report: Report) -> str:
+    """The seven aspect scores as labelled bars (0..1); nothing for reports stored before them."""
+    if report.aspects is None:
+        return ""
+    values = report.aspects.to_json()
+    rows = "".join(
+        f'<tr data-aspect="{_e(key)}"><th>{_e(label)}</th><td>{values[key]:.2f}</td>'
+        f'<td><span class="bar" style="width:{round(values[key] * 100)}%"></span></td></tr>'
+        for key, label in ASPECT_LABELS
+    )
+    return f'<section class="card"><h2>Aspect scores</h2><table id="aspects">{rows}</table></section>'
+
+
 def _facts(report: Report, ctx: PageContext) -> str:
     im = report.image
     rows = [
@@ -243,6 +269,7 @@ def render_report(report: Report, ctx: PageContext, image_src: str, lang: str = 
         + _image(report, image_src)
         + _guidance(report.guidance)
         + _compliance(report)
+        + _aspects(report)
         + _description(report)
         + _facts(report, ctx)
     )

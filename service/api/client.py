@@ -178,6 +178,13 @@ def format_response(response: pb.ValidateResponse, title: str = "") -> str:
         lines.append("  guidance:")
         for g in r.guidance:
             lines.append(f"    - [{g.code}] {g.message} Fix: {g.fix}")
+    if r.HasField("aspects"):
+        a = r.aspects
+        lines.append(
+            f"  aspects: focus {a.focus:.2f}  noise {a.noise:.2f}  exposure {a.exposure:.2f}  "
+            f"contrast {a.contrast:.2f}  saturation {a.saturation:.2f}  jpeg {a.jpeg_quality:.2f}  "
+            f"resolution {a.resolution:.2f}"
+        )
     failed = [c for c in r.compliance if c.passed == pb.CHECK_RESULT_FAIL]
     if failed:
         lines.append("  compliance failures:")

@@ -15,6 +15,8 @@ from typing import Any
 
 from service.settings import Settings
 
+PROFILE_HELP = "default, amazon_main, amazon_additional, ebay, google_merchant, generic"
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
@@ -53,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate images against a running server and print the reports")
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    p.add_argument("--profile", default="default", help="default, amazon_main, ebay, google_merchant")
+    p.add_argument("--profile", default="default", help=PROFILE_HELP)
     p.add_argument("--json", action="store_true", help="print the responses as JSON")
     p.add_argument("--addr", help="server address (default IDETEX_GRPC_ADDR)")
     p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
@@ -87,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("folder", type=Path, metavar="IMAGE_DIR", help="folder of images (searched recursively)")
     p.add_argument("--out", type=Path, required=True, help="output folder for the HTML files")
-    p.add_argument("--profile", default="default", help="default, amazon_main, ebay, google_merchant")
+    p.add_argument("--profile", default="default", help=PROFILE_HELP)
     p.add_argument("--addr", help="server address (default IDETEX_GRPC_ADDR)")
     p.add_argument("--api-key", help="API key (default IDETEX_API_KEY, else var/dev-api-key)")
     p.add_argument("--timeout", type=float, default=60.0, help="deadline per image, seconds")
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sets are comma-separated. See docs/configuration.md.",
     )
     c.add_argument("merchant_id")
-    c.add_argument("--profile", required=True, help="default, amazon_main, ebay, google_merchant")
+    c.add_argument("--profile", required=True, help=PROFILE_HELP)
     c.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
     c.add_argument("--unset", action="append", default=[], metavar="KEY", help="back to the profile's value")
     c.add_argument("--clear", action="store_true", help="drop every override of the profile first")

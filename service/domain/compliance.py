@@ -175,6 +175,17 @@ def check_max_file_bytes(image: DecodedImage, maximum: int) -> ComplianceCheck:
     )
 
 
+def check_allowed_format(image: DecodedImage, allowed: frozenset[str]) -> ComplianceCheck:
+    names = ", ".join(sorted(f.upper() for f in allowed))
+    fmt = image.source_format
+    return _check(
+        "IMG_FORMAT_NOT_ALLOWED",
+        i18n.render("en", "IMG_FORMAT_NOT_ALLOWED.rule", formats=names),
+        fmt.lower() in allowed,
+        i18n.render("en", "IMG_FORMAT_NOT_ALLOWED.measured", format=fmt),
+    )
+
+
 def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / 1024 / 1024:.1f} MB".replace(".0 MB", " MB")
@@ -223,4 +234,6 @@ def run_checks(
         checks.append(check_max_file_bytes(image, profile.max_file_bytes))
     if profile.no_text_or_watermarks:
         checks.append(check_text_and_watermarks(scene.text))
+    if profile.allowed_formats is not None:
+        checks.append(check_allowed_format(image, profile.allowed_formats))
     return tuple(checks)

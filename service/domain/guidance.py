@@ -72,6 +72,7 @@ COMPLIANCE_CODES: Final[dict[str, str]] = {
         "IMG_TOO_MANY_PIXELS",
         "IMG_FILE_TOO_LARGE",
         "IMG_TEXT_OR_WATERMARK",
+        "IMG_FORMAT_NOT_ALLOWED",
     )
 }
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from service.domain.errors import InvalidRequest
-from service.domain.profiles import MarketplaceProfile, VerdictPolicy
+from service.domain.profiles import FORMATS, MarketplaceProfile, VerdictPolicy
 from service.domain.taxonomy import GRADES, SEVERITIES
 
 NOT_OVERRIDABLE: Final = frozenset({"name", "title", "policy"})
@@ -43,6 +43,7 @@ SET_WORDS: Final[dict[str, tuple[str, ...]]] = {
     "warn_grades": GRADES,
     "reject_key_severities": SEVERITIES,
     "warn_key_severities": SEVERITIES,
+    "allowed_formats": FORMATS,
 }
 
 
@@ -137,7 +138,9 @@ def apply_overrides(profile: MarketplaceProfile, overrides: Mapping[str, Any] | 
     if not overrides:
         return profile
     values = check_overrides(overrides)
-    own: dict[str, Any] = {k: v for k, v in values.items() if k in PROFILE_KEYS}
+    own: dict[str, Any] = {
+        k: frozenset(v) if isinstance(v, list) else v for k, v in values.items() if k in PROFILE_KEYS
+    }
     policy: dict[str, Any] = {
         k: frozenset(v) if isinstance(v, list) else v for k, v in values.items() if k in POLICY_KEYS
     }

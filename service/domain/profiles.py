@@ -41,6 +41,12 @@ class MarketplaceProfile:
     max_megapixels: float | None = None  # required
     max_file_bytes: int | None = None  # required
     no_text_or_watermarks: bool = False  # required: no text, logo or watermark overlays (PP-OCR detector)
+    allowed_formats: frozenset[str] | None = None  # required: the upload's format, lowercase (FORMATS)
+
+
+# format names as the decoder reports them (DecodedImage.source_format), lowercased
+FORMATS: Final[tuple[str, ...]] = ("jpeg", "png", "webp", "gif", "tiff", "bmp", "avif", "mpo", "heic")
+AMAZON_FORMATS: Final = frozenset({"jpeg", "tiff", "png", "gif"})
 
 
 PROFILES: Final[dict[str, MarketplaceProfile]] = {
@@ -54,6 +60,14 @@ PROFILES: Final[dict[str, MarketplaceProfile]] = {
         white_background=True,
         min_product_fill=0.85,
         no_text_or_watermarks=True,
+        allowed_formats=AMAZON_FORMATS,
+    ),
+    "amazon_additional": MarketplaceProfile(
+        name="amazon_additional",
+        title="Amazon additional product image",
+        min_long_side=500,
+        recommended_long_side=1000,
+        allowed_formats=AMAZON_FORMATS,  # other views, details, in use; text and graphics allowed
     ),
     "ebay": MarketplaceProfile(
         name="ebay",
@@ -63,6 +77,7 @@ PROFILES: Final[dict[str, MarketplaceProfile]] = {
         min_jpeg_quality=90,
         no_borders=True,
         no_text_or_watermarks=True,
+        allowed_formats=frozenset({"jpeg", "png", "tiff", "bmp", "gif", "heic", "webp"}),
     ),
     "google_merchant": MarketplaceProfile(
         name="google_merchant",
@@ -71,6 +86,14 @@ PROFILES: Final[dict[str, MarketplaceProfile]] = {
         max_file_bytes=16 * 1024 * 1024,
         no_borders=True,
         no_text_or_watermarks=True,
+        allowed_formats=frozenset({"jpeg", "webp", "png", "gif", "bmp", "tiff"}),
+    ),
+    "generic": MarketplaceProfile(
+        name="generic",
+        title="Any marketplace: size and web formats",
+        min_long_side=500,
+        recommended_long_side=1000,
+        allowed_formats=frozenset({"jpeg", "png", "webp"}),
     ),
 }
 

@@ -158,7 +158,8 @@ def test_default_profile_runs_no_rules():
 
 
 def test_amazon_profile_checks_and_text_rule_is_not_checked():
-    """amazon_main: size, zoom, white background and fill measured; text/watermarks not checked."""
+    """amazon_main: size, zoom, white background, fill and format measured; text/watermarks not
+    checked without the scene analysis."""
     img = decoded(f.product_on_white(1200, 1200, 0.9))
     checks = by_code(run_checks(img, PROFILES["amazon_main"]))
     assert set(checks) == {
@@ -167,6 +168,7 @@ def test_amazon_profile_checks_and_text_rule_is_not_checked():
         "IMG_NOT_WHITE_BACKGROUND",
         "IMG_PRODUCT_TOO_SMALL",
         "IMG_TEXT_OR_WATERMARK",
+        "IMG_FORMAT_NOT_ALLOWED",
     }
     assert all(c.passed is True for code, c in checks.items() if code != "IMG_TEXT_OR_WATERMARK")
     assert checks["IMG_TEXT_OR_WATERMARK"].passed is None
@@ -189,3 +191,25 @@ def test_every_check_uses_a_documented_code_and_has_a_fix():
             assert check.code in COMPLIANCE_CODES
             assert check.fix == COMPLIANCE_CODES[check.code]
             assert check.rule and check.message
+
+
+def test_a_format_outside_the_profile_fails_the_format_rule():
+    """amazon_main takes JPEG, PNG, TIFF, GIF: a WebP fails and names its format; a PNG passes;
+    generic takes WebP."""
+    rgb = f.product_on_white(800, 800, 0.9)
+    webp = decode_image(f.encode(rgb, "WEBP", quality=90))
+    failed = by_code(run_checks(webp, PROFILES["amazon_main"]))["IMG_FORMAT_NOT_ALLOWED"]
+    assert failed.passed is False and "WEBP" in failed.message and "JPEG" in failed.rule
+    assert by_code(run_checks(decode_image(f.png_bytes(rgb)), PROFILES["amazon_main"]))[
+        "IMG_FORMAT_NOT_ALLOWED"
+    ].passed
+    assert by_code(run_checks(webp, PROFILES["generic"]))["IMG_FORMAT_NOT_ALLOWED"].passed
+
+
+def test_a_merchant_can_narrow_the_allowed_formats():
+    """An override allowed_formats=jpeg makes a PNG fail under amazon_main."""
+    from service.domain.policy import apply_overrides, parse_assignments
+
+    profile = apply_overrides(PROFILES["amazon_main"], parse_assignments(["allowed_formats=jpeg"]))
+    png = decode_image(f.png_bytes(f.product_on_white(800, 800, 0.9)))
+    assert by_code(run_checks(png, profile))["IMG_FORMAT_NOT_ALLOWED"].passed is False

@@ -1,4 +1,4 @@
-"""Marketplace profiles: the four named profiles exist and unknown names are a typed error."""
+"""Marketplace profiles: the named profiles exist and unknown names are a typed error."""
 
 from __future__ import annotations
 
@@ -8,9 +8,18 @@ from service.domain.errors import InvalidRequest
 from service.domain.profiles import PROFILES, get_profile
 
 
-def test_the_four_profiles_exist():
-    """default, amazon_main, ebay and google_merchant are available."""
-    assert set(PROFILES) == {"default", "amazon_main", "ebay", "google_merchant"}
+def test_the_marketplace_profiles_exist():
+    """default (quality only), amazon_main, amazon_additional, ebay, google_merchant and generic."""
+    assert set(PROFILES) == {
+        "default",
+        "amazon_main",
+        "amazon_additional",
+        "ebay",
+        "google_merchant",
+        "generic",
+    }
+    assert PROFILES["amazon_additional"].white_background is False
+    assert not PROFILES["amazon_additional"].no_text_or_watermarks
 
 
 def test_profile_names_are_case_insensitive_and_empty_means_default():

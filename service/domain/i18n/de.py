@@ -150,6 +150,10 @@ MESSAGES: Final[dict[str, str]] = {
     "IMG_FILE_TOO_LARGE.measured": "Die Datei ist {value} groß",
     "IMG_FILE_TOO_LARGE.fix": "Speichern Sie das Bild mit kleinerer Dateigröße (höchstens 16 MB), z. B. als "
     "JPEG mit Qualität 90.",
+    "IMG_FORMAT_NOT_ALLOWED.rule": "Dateiformat eines von {formats}",
+    "IMG_FORMAT_NOT_ALLOWED.measured": "Die Datei ist ein {format}",
+    "IMG_FORMAT_NOT_ALLOWED.fix": "Speichern Sie das Foto in einem Format, das der Marktplatz annimmt, "
+    "im Zweifel als JPEG.",
     "IMG_TEXT_OR_WATERMARK.rule": "kein Text, keine Logos, Wasserzeichen oder Werbeeinblendungen",
     "IMG_TEXT_OR_WATERMARK.not_checked": "Nicht geprüft: diese Version kann Text und Wasserzeichen noch "
     "nicht "

@@ -132,6 +132,10 @@ MESSAGES: Final[dict[str, str]] = {
     "IMG_FILE_TOO_LARGE.rule": "file size at most {maximum}",
     "IMG_FILE_TOO_LARGE.measured": "The file is {value}",
     "IMG_FILE_TOO_LARGE.fix": "Save the image at a smaller file size (at most 16 MB), e.g. JPEG quality 90.",
+    "IMG_FORMAT_NOT_ALLOWED.rule": "file format one of {formats}",
+    "IMG_FORMAT_NOT_ALLOWED.measured": "The file is a {format}",
+    "IMG_FORMAT_NOT_ALLOWED.fix": "Save the photo in one of the formats the marketplace accepts, "
+    "JPEG where in doubt.",
     "IMG_TEXT_OR_WATERMARK.rule": "no text, logos, watermarks or promotional overlays",
     "IMG_TEXT_OR_WATERMARK.not_checked": "Not checked: this version cannot detect text or watermarks yet; "
     "review the image yourself",

@@ -154,6 +154,13 @@ def decode_image(
 
 
 def _open(data: bytes, limits: ImageLimits) -> Image.Image:
+    canvas = _webp_canvas(data)
+    if canvas is not None and canvas[0] * canvas[1] > limits.max_pixels:  # before Pillow allocates it
+        raise BadImage(
+            "DECOMPRESSION_BOMB",
+            f"the image declares {canvas[0]}x{canvas[1]} = {canvas[0] * canvas[1]} pixels; "
+            f"the limit is {limits.max_pixels}",
+        )
     try:
         im = Image.open(io.BytesIO(data), formats=_available_formats())
     except Image.DecompressionBombError as exc:
@@ -207,6 +214,14 @@ def _declared_size(data: bytes) -> tuple[int, int] | None:
     if data[:3] == b"\xff\xd8\xff":
         return _jpeg_declared_size(data)
     return None
+
+
+def _webp_canvas(data: bytes) -> tuple[int, int] | None:
+    """The canvas of an extended (VP8X) WebP: Pillow's decoder allocates it whole when opening
+    (a 30-byte file can declare 16384 x 16384 = 1 GiB of RGBA), so it is checked first."""
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP" or data[12:16] != b"VP8X" or len(data) < 30:
+        return None
+    return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
 
 
 def _jpeg_declared_size(data: bytes) -> tuple[int, int] | None:

@@ -67,6 +67,9 @@ def merge_outputs(parts: list[Outputs]) -> Outputs:
     return {name: np.concatenate([part[name] for part in parts]) for name in OUTPUT_NAMES}
 
 
+PROBE_TIMEOUT_S = 2.0  # readiness and metadata calls: a hung Triton must not hold health or a sync call
+
+
 class _TritonInference(Inference):
     """Shared logic of the gRPC and HTTP adapters; subclasses name the tritonclient module."""
 
@@ -80,12 +83,14 @@ class _TritonInference(Inference):
         model_version: str = MODEL_VERSION,
         timeout_s: float = 30.0,
         max_batch: int = MAX_BATCH,
+        probe_timeout_s: float = PROBE_TIMEOUT_S,
     ) -> None:
         self.url = url
         self.model_name = model_name
         self.version = model_version
         self.timeout_s = timeout_s
         self.max_batch = max_batch
+        self.probe_timeout_s = probe_timeout_s
         self._local = threading.local()
 
     # -------------------------------------------------------------- port
@@ -98,13 +103,15 @@ class _TritonInference(Inference):
         return merge_outputs(parts)
 
     def is_ready(self) -> bool:
+        """Within probe_timeout_s: a Triton that accepts connections but does not answer (hung,
+        stopped, overloaded) is not ready, and the caller (health, a sync Validate) is not held."""
         try:
-            return bool(self._client().is_model_ready(self.model_name, self.version))
+            return bool(self._ready(self._client()))
         except Exception:  # any failure to ask means "not ready"
             return False
 
     def model_version(self) -> str:
-        metadata = self._call(lambda c: c.get_model_metadata(self.model_name, self.version))
+        metadata = self._call(self._metadata)
         versions = _field(metadata, "versions") or [self.version]
         return str(versions[-1])
 
@@ -134,6 +141,12 @@ class _TritonInference(Inference):
         return outputs
 
     def _send(self, client: Any, tensor: Any, requested: list[Any]) -> Any:
+        raise NotImplementedError
+
+    def _ready(self, client: Any) -> bool:
+        raise NotImplementedError
+
+    def _metadata(self, client: Any) -> Any:
         raise NotImplementedError
 
     def _call(self, action: Any) -> Any:
@@ -189,6 +202,12 @@ class TritonGrpcInference(_TritonInference):
             client_timeout=self.timeout_s,
         )
 
+    def _ready(self, client: Any) -> bool:
+        return bool(client.is_model_ready(self.model_name, self.version, client_timeout=self.probe_timeout_s))
+
+    def _metadata(self, client: Any) -> Any:
+        return client.get_model_metadata(self.model_name, self.version, client_timeout=self.probe_timeout_s)
+
 
 class TritonHttpInference(_TritonInference):
     """The second adapter: Triton's HTTP/REST endpoint (default port 8000), binary tensor data."""
@@ -207,6 +226,22 @@ class TritonHttpInference(_TritonInference):
 
     def _send(self, client: Any, tensor: Any, requested: list[Any]) -> Any:
         return client.infer(self.model_name, [tensor], model_version=self.version, outputs=requested)
+
+    def _probe_client(self) -> Any:
+        """A second client per thread whose timeouts are probe_timeout_s (HTTP has no per-call one)."""
+        pid = os.getpid()
+        if getattr(self._local, "probe_pid", None) != pid:
+            self._local.probe = self._module().InferenceServerClient(
+                self.url, connection_timeout=self.probe_timeout_s, network_timeout=self.probe_timeout_s
+            )
+            self._local.probe_pid = pid
+        return self._local.probe
+
+    def _ready(self, client: Any) -> bool:
+        return bool(self._probe_client().is_model_ready(self.model_name, self.version))
+
+    def _metadata(self, client: Any) -> Any:
+        return self._probe_client().get_model_metadata(self.model_name, self.version)
 
 
 class OnnxRuntimeInference(Inference):

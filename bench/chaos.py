@@ -214,7 +214,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             seen = len(state.calls)
             done = inject(fault, stack, args.outage, args.pg_outage)
             t1 = time.monotonic()
-            recovery = recovered_after(stack, f"{run_tag}-{fault}", probe_jpeg, args.recovery_timeout)
+            # probes are named apart from the load (bench.load.account counts the load's rows)
+            recovery = recovered_after(stack, f"probe-{run_tag}-{fault}", probe_jpeg, args.recovery_timeout)
             time.sleep(args.steady)
             window = state.calls[seen:]
             sync = [c for c in window if c.mode == "sync"]

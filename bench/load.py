@@ -46,6 +46,7 @@ from sqlalchemy import create_engine, text
 from bench.stack import running_stack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
+from service.handlers import RETRYABLE_CODES
 
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
 SIZES = (512, 1024, 1600, 3000)
@@ -222,7 +223,8 @@ def account(db_url: str, calls: list[Call], run_tag: str, drain_timeout_s: float
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                text("SELECT id, status FROM jobs WHERE product_id LIKE :p"), {"p": f"{run_tag}-%"}
+                text("SELECT id, status, idempotency_key, error_code FROM jobs WHERE product_id LIKE :p"),
+                {"p": f"{run_tag}-%"},
             ).all()
         statuses = {r[0]: r[1] for r in rows}
         pending = [j for j in accepted if statuses.get(j) not in TERMINAL]
@@ -269,7 +271,16 @@ def account(db_url: str, calls: list[Call], run_tag: str, drain_timeout_s: float
     ]
     repeats = [c for c in calls if c.mode == "repeat" and c.code == "OK"]
     repeat_mismatch = [c for c in repeats if c.job_id != c.expected_job]
-    extra_jobs = sorted(set(statuses) - accepted)
+    # rows the clients were not given a job id for: a call answered UNAVAILABLE after its row was
+    # written (the broker refused the task: the row says FAILED with a retryable code) is no
+    # duplicate; any other such row is one, as is an idempotency key with more than one job
+    refused = {r[0] for r in rows if r[1] == "FAILED" and r[3] in RETRYABLE_CODES}
+    # a call that failed on the client side (its deadline) after the server stored its job: the
+    # job is there for a retry with the same idempotency key to find, not a duplicate
+    errored_keys = {f"{run_tag}-{c.index}" for c in calls if c.code != "OK" and c.mode != "repeat"}
+    orphans = {r[0] for r in rows if r[0] not in accepted and r[2] in errored_keys} - refused
+    extra_jobs = sorted(set(statuses) - accepted - refused - orphans)
+    keys = Counter(r[2] for r in rows if r[2])
     return {
         "accepted_jobs": len(accepted),
         "done": len(done),
@@ -277,11 +288,15 @@ def account(db_url: str, calls: list[Call], run_tag: str, drain_timeout_s: float
         "lost": len(lost),
         "lost_ids": lost[:20],
         "jobs_rows_not_accepted": len(extra_jobs),
+        "refused_calls_with_failed_rows": len(refused),
+        "failed_calls_whose_job_was_stored": len(orphans),
+        "idempotency_keys_with_several_jobs": sum(1 for n in keys.values() if n > 1),
         "reports_more_than_once": sum(1 for n in report_count.values() if n > 1),
         "distortion_rows_mismatch": len(double_written),
         "repeat_calls": len(repeats),
         "repeat_answered_other_job": len(repeat_mismatch),
         "duplicated": len(extra_jobs)
+        + sum(1 for n in keys.values() if n > 1)
         + len(repeat_mismatch)
         + len(double_written)
         + sum(1 for n in report_count.values() if n > 1),

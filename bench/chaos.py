@@ -14,7 +14,8 @@ sync), and injects each fault in turn:
 - postgres-restart: stop the PostgreSQL cluster, wait `--pg-outage` seconds, start it;
 - redis-restart: shut Redis down without saving (this machine's Redis keeps nothing on
   disk, so queued and unacknowledged messages are lost), wait, start it again; the
-  stale-job sweeper (IDETEX_STALE_PENDING_S, shortened here) queues the lost jobs again.
+  stale-job sweeper queues the lost jobs again: PENDING ones after IDETEX_STALE_PENDING_S,
+  RUNNING ones after twice IDETEX_TASK_TIME_LIMIT_S (both shortened here: 60 s, 2 x 60 s).
 
 Around each fault it records the health status seen (NOT_SERVING expected while Triton,
 the database or the broker is down), every call's status code and latency (sync callers
@@ -180,6 +181,9 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "IDETEX_BROKER_URL": REDIS_URL,
         "IDETEX_STALE_PENDING_S": str(args.stale_pending),
         "IDETEX_STALE_CHECK_INTERVAL_S": "5",
+        # a RUNNING job whose message Redis lost is requeued after twice the hard limit
+        "IDETEX_TASK_SOFT_TIME_LIMIT_S": "45",
+        "IDETEX_TASK_TIME_LIMIT_S": "60",
     }
     run_tag = f"chaos{os.getpid()}"
     results: dict[str, Any] = {"faults": {}, "sync_deadline_s": args.sync_deadline}

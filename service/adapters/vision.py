@@ -39,7 +39,6 @@ import numpy as np
 from service.adapters.dbnet import DbParams, db_candidates, det_input, merge_lines, to_original
 from service.adapters.ocr_rec import charset_from_metadata, ctc_decode, rec_input_quad
 from service.domain.imaging import DecodedImage
-from service.domain.layout import product_box
 from service.domain.measures import measure
 from service.domain.prediction import Box
 from service.domain.scene import (
@@ -50,6 +49,7 @@ from service.domain.scene import (
     backdrop_colour,
     colour_mask,
     cut_overlays,
+    plain_backdrop_product,
     product_from_mask,
     scale_box,
 )
@@ -65,7 +65,6 @@ FACE_CASCADE = Path(__file__).resolve().parent / "models" / "lbpcascade_frontalf
 
 MASK_SIDE = 320  # u2netp's input
 MASK_THRESHOLD = 0.5  # of the min-max normalised saliency
-PLAIN_BORDER = 20.0  # border uniformity (measures.ImageStats) under which the background is plain
 COLOUR_MASK_SIDE = 640  # the border-colour mask of a plain background is taken at this long side
 FACE_SIDE = 256  # faces are searched on a copy at most this long (faces >= 9.4% of its shorter side)
 # a detected box is text when the recogniser reads at least MIN_CHARS characters (spaces aside)
@@ -176,18 +175,8 @@ def _fit(rgb: np.ndarray, side: int) -> np.ndarray:
 
 
 def border_colour_product(image: DecodedImage) -> ProductMask | None:
-    """The product by the border-colour heuristic (service.domain.layout), on plain backgrounds only."""
-    stats = measure(image.rgb)
-    if stats.border_uniformity > PLAIN_BORDER:
-        return None
-    found = product_box(image.rgb, stats.border_color)
-    if found is None:
-        return ProductMask(None, 0.0, 0.0, "border-colour")
-    box = image.to_original_frame(found) if image.reduced else found
-    x1, y1, x2, y2 = box
-    fill = max((x2 - x1) / image.width, (y2 - y1) / image.height)
-    area = (x2 - x1) * (y2 - y1) / (image.width * image.height)
-    return ProductMask(box, round(fill, 4), round(area, 4), "border-colour")
+    """The product by the border-colour heuristic (service.domain.scene), on plain backgrounds only."""
+    return plain_backdrop_product(image, measure(image.rgb))
 
 
 class OnnxSceneAnalyzer:

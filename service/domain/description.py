@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from service.domain.findings import Description, ReportDistortion
 from service.domain.measures import ImageStats
 from service.domain.regions import describe_region
-from service.domain.scene import NO_SCENE, SceneAnalysis, faces_in, on_face_region
+from service.domain.scene import NO_SCENE, SceneAnalysis, faces_in, on_face_region, product_place
 from service.domain.taxonomy import DISTORTIONS
 
 REF_START, REF_END = "<|object_ref_start|>", "<|object_ref_end|>"
@@ -134,10 +134,19 @@ def _grounded_ref(d: ReportDistortion, width: int, height: int) -> str:
     return f"{REF_START}{d.severity} {d.type.lower()}{REF_END}{BOX_START}({x1},{y1}),({x2},{y2}){BOX_END}"
 
 
-def _plain_ref(d: ReportDistortion, faces: tuple[tuple[int, int, int, int], ...] = ()) -> str:
+def _plain_ref(
+    d: ReportDistortion,
+    faces: tuple[tuple[int, int, int, int], ...] = (),
+    product: tuple[int, int, int, int] | None = None,
+) -> str:
+    """'moderate noise on the product, in the lower right corner (box ...)': on a face when it
+    covers one, else placed against the product when the product's box is known."""
     x1, y1, x2, y2 = d.box
-    region = on_face_region(d.region, len(faces_in(d.box, faces)))
-    return f"{d.severity} {d.type.lower()} {region} (box {x1},{y1},{x2},{y2})"
+    on_faces = len(faces_in(d.box, faces))
+    region = on_face_region(d.region, on_faces)
+    place = "" if on_faces or d.region == "across the whole image" else product_place(d.box, product)
+    where = f"{place}, {region}" if place else region
+    return f"{d.severity} {d.type.lower()} {where} (box {x1},{y1},{x2},{y2})"
 
 
 def _paragraph(items: Sequence[ReportDistortion], ref: dict[int, str]) -> str:
@@ -189,7 +198,10 @@ def build_description(
         paragraphs = tuple(_paragraph(items, ref) for items in groups.values())
         return paragraphs or ("There are no visible distortions in the image.",), _key_line(keys, ref)
 
-    plain_paragraphs, plain_key = render({id(d): _plain_ref(d, scene.face_boxes) for d in distortions})
+    product = scene.product.box if scene.product is not None else None
+    plain_paragraphs, plain_key = render(
+        {id(d): _plain_ref(d, scene.face_boxes, product) for d in distortions}
+    )
     grounded_paragraphs, grounded_key = render({id(d): _grounded_ref(d, width, height) for d in distortions})
     grounded = "\n".join((first, *grounded_paragraphs, grounded_key, conclusion))
     return Description(first, plain_paragraphs, plain_key, conclusion, grounded)

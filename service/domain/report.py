@@ -7,7 +7,7 @@ DecodedImage in, a Report out. `Report.to_json` / `Report.from_json` round-trip 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from service.domain import i18n
@@ -29,7 +29,7 @@ from service.domain.policy import apply_overrides
 from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile, get_profile
 from service.domain.regions import describe_region
-from service.domain.scene import NO_SCENE, SceneAnalysis, SceneAnalyzer, needs_for
+from service.domain.scene import NO_SCENE, SceneAnalysis, SceneAnalyzer, needs_for, plain_backdrop_product
 from service.domain.taxonomy import SEVERITIES
 from service.domain.verdict import decide
 
@@ -239,6 +239,8 @@ def measure_image(
     stats = measure(image.rgb)
     scene = NO_SCENE if analyzer is None else analyzer.analyse(image, needs_for(prof))
     checks = run_checks(image, prof, stats, scene)
+    if scene.product is None:  # the description places distortions on the product or the background
+        scene = replace(scene, product=plain_backdrop_product(image, stats))
     return ImageMeasures(prof, stats, checks, scene, aspect_scores(image, stats))
 
 

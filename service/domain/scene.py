@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from service.domain.imaging import DecodedImage
-from service.domain.layout import product_fill
-from service.domain.measures import border_band, sample
+from service.domain.layout import product_box, product_fill
+from service.domain.measures import ImageStats, border_band, sample
 from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile
 
@@ -222,6 +222,42 @@ def _overlap_share(face: Box, box: Box) -> float:
 def faces_in(box: Box, faces: tuple[Box, ...]) -> tuple[Box, ...]:
     """The faces that `box` covers (at least FACE_OVERLAP of the face's area)."""
     return tuple(f for f in faces if _overlap_share(f, box) >= FACE_OVERLAP)
+
+
+PLAIN_BORDER = 20.0  # border uniformity (measures.ImageStats) under which the background is plain
+
+
+def plain_backdrop_product(image: DecodedImage, stats: ImageStats) -> ProductMask | None:
+    """The product by its difference from a plain backdrop's colour (service.domain.layout: a few
+    ms on a sample); None when the background is not plain enough to tell."""
+    if stats.border_uniformity > PLAIN_BORDER:
+        return None
+    found = product_box(image.rgb, stats.border_color)
+    if found is None:
+        return ProductMask(None, 0.0, 0.0, "border-colour")
+    box = image.to_original_frame(found) if image.reduced else found
+    x1, y1, x2, y2 = box
+    area = (x2 - x1) * (y2 - y1) / (image.width * image.height)
+    return ProductMask(
+        box, round(product_fill(box, image.width, image.height), 4), round(area, 4), "border-colour"
+    )
+
+
+ON_PRODUCT = 0.7  # share of a distortion's box inside the product's box to call it "on the product"
+IN_BACKGROUND = 0.15  # ... at most this share inside: "in the background"
+
+
+def product_place(box: Box, product: Box | None) -> str:
+    """Where `box` lies relative to the product: "on the product", "in the background", "over the
+    product's edge" (it straddles the outline), or "" when the product is not known."""
+    if product is None:
+        return ""
+    inside = _overlap_share(box, product)  # share of the distortion's box inside the product's
+    if inside >= ON_PRODUCT:
+        return "on the product"
+    if inside <= IN_BACKGROUND:
+        return "in the background"
+    return "over the product's edge"
 
 
 def on_face_region(region: str, face_count: int) -> str:

@@ -26,6 +26,7 @@ from service.domain.scene import (
     needs_for,
     on_face_region,
     product_from_mask,
+    product_place,
     wants_faces,
 )
 from tests import imagefactory as f
@@ -191,3 +192,26 @@ def test_face_blur_guidance_is_rendered_in_german():
     de = localize_guidance(g, "de", {})
     assert de.message.startswith("Unschärfe auf einem Gesicht (mittel) in der oberen linken Ecke:")
     assert "das Gesicht wirkt weich" in de.message and de.fix.startswith("Stellen Sie auf das Gesicht")
+
+
+def test_a_distortion_is_placed_on_the_product_or_in_the_background():
+    """Inside the product's box: on the product; outside: in the background; straddling: its edge."""
+    product = (200, 200, 800, 800)
+    assert product_place((300, 300, 500, 500), product) == "on the product"
+    assert product_place((0, 0, 150, 150), product) == "in the background"
+    assert product_place((100, 100, 400, 400), product) == "over the product's edge"
+    assert product_place((0, 0, 10, 10), None) == ""
+
+
+def test_the_description_says_a_distortion_is_on_the_product_on_a_plain_backdrop():
+    """A product shot on white (border-colour product found without any model): a noise box on the
+    product is described as on the product, one in an empty corner as in the background."""
+    from service.domain.report import build_report
+
+    image = decode_image(f.png_bytes(f.product_on_white(1000, 1000, 0.6)))
+    on = DetectedDistortion("Noise", "moderate", 0.8, (420, 420, 580, 580))
+    off = DetectedDistortion("Noise", "slight", 0.7, (0, 0, 120, 120))
+    report = build_report(Prediction(1000, 1000, (on, off), 5, 3.0), image, "default", "m")
+    text = " ".join(report.description.paragraphs)
+    assert "noise on the product, in the center" in text, text
+    assert "noise in the background, in the upper left corner" in text, text

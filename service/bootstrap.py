@@ -108,7 +108,7 @@ def postprocess_params_path(explicit: str = "") -> str:
 
 
 def make_scene_analyzer() -> SceneAnalyzer:
-    """The scene models (u2netp product mask, PP-OCRv4 text detector, Haar faces) when their wheels
+    """The scene models (u2netp product mask, PP-OCRv4 text detector, LBP-cascade faces) when their wheels
     are installed (Makefile), else the local heuristics (the text rule is then "not checked").
     Nothing loads here: each worker process loads the models on first use, after it forks."""
     from service.adapters import vision

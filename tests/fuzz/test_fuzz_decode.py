@@ -15,7 +15,6 @@ from functools import cache
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import features
 
@@ -23,7 +22,7 @@ from service.domain.errors import BAD_IMAGE_REASONS, BadImage, ImageTooLarge
 from service.domain.imaging import ImageLimits, decode_image
 from tests import hostile
 from tests import imagefactory as f
-from tests.fuzz.fuzzing import EXAMPLE_TIMEOUT_S, FUZZ_SECONDS, Runner, run_for
+from tests.fuzz.fuzzing import EXAMPLE_TIMEOUT_S, FUZZ_SECONDS, fuzz
 
 LIMITS = ImageLimits(max_bytes=8 * 1024 * 1024, max_pixels=4_000_000)
 MAGICS = [
@@ -129,20 +128,4 @@ def decode_outcome(data: bytes) -> str:
 @pytest.mark.timeout(FUZZ_SECONDS + 10 * EXAMPLE_TIMEOUT_S + 120)
 def test_fuzz_decode_never_crashes_or_hangs():
     """Mutated and random uploads: only DecodedImage, BadImage or ImageTooLarge, each in time."""
-    runner = Runner("decode")
-
-    @settings(
-        max_examples=200,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(uploads)
-    def batch(data: bytes) -> None:
-        runner(decode_outcome, data)
-
-    try:
-        run_for(FUZZ_SECONDS, batch, runner.tally)
-    finally:
-        runner.close()
-    print(runner.tally.summary())
-    assert runner.tally.examples > 0
+    assert fuzz("decode", uploads, decode_outcome).examples > 0

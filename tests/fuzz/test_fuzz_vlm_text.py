@@ -14,7 +14,6 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.domain.taxonomy import DISTORTIONS, GRADES
@@ -28,7 +27,7 @@ from service.domain.vlm_text import (
     plain_text,
     split_label,
 )
-from tests.fuzz.fuzzing import EXAMPLE_TIMEOUT_S, FUZZ_SECONDS, Runner, run_for
+from tests.fuzz.fuzzing import EXAMPLE_TIMEOUT_S, FUZZ_SECONDS, fuzz
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "vida-mipi-baseline"
 TOKENS = [
@@ -122,20 +121,4 @@ def check_parser(text: str) -> str:
 @pytest.mark.timeout(FUZZ_SECONDS + 10 * EXAMPLE_TIMEOUT_S + 120)
 def test_fuzz_vlm_text_never_crashes_or_hangs():
     """Any model text parses to boxes inside 0..1000, known names and grades, each in time."""
-    runner = Runner("vlm_text")
-
-    @settings(
-        max_examples=200,
-        deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
-    @given(texts)
-    def batch(text: str) -> None:
-        runner(check_parser, text)
-
-    try:
-        run_for(FUZZ_SECONDS, batch, runner.tally)
-    finally:
-        runner.close()
-    print(runner.tally.summary())
-    assert runner.tally.examples > 0
+    assert fuzz("vlm_text", texts, check_parser).examples > 0

@@ -109,17 +109,7 @@ def report_to_pb(
         )
         for d in report.distortions
     ]
-    guidance = [
-        pb.Guidance(
-            code=g.code,
-            message=g.message,
-            fix=g.fix,
-            distortion=g.distortion or "",
-            severity=g.severity,
-            box=box_to_pb(g.box),
-        )
-        for g in report.guidance
-    ]
+    guidance = [guidance_to_pb(g) for g in report.guidance]
     compliance = [
         pb.ComplianceCheck(
             code=c.code,

@@ -9,35 +9,21 @@
 from __future__ import annotations
 
 import io
-import json
-import os
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from bench.stack import IDETEX, RunningStack, StackError, running_stack
+from bench.stack import RunningStack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
+from tests.support.cli import check_json
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = REPO / "tests" / "fixtures" / "photos"
-START_TIMEOUT_S = float(os.environ.get("IDETEX_E2E_START_TIMEOUT", "400"))
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    try:
-        with running_stack(tmp_path_factory.mktemp("stack"), workers=1, timeout_s=START_TIMEOUT_S) as s:
-            yield s
-    except StackError as exc:
-        pytest.fail(str(exc))
 
 
 def _jpeg(im: Image.Image, quality: int = 95) -> bytes:
@@ -81,21 +67,6 @@ def watermarked_photo() -> tuple[bytes, tuple[int, int, int, int]]:
     return _jpeg(marked), (int(box[0]), int(box[1]), int(box[2]), int(box[3]))
 
 
-def _check_json(stack: RunningStack, image: Path, *extra: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(IDETEX), "check", str(image), "--json", "--addr", stack.addr, *extra],
-        cwd=stack.workdir,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=True,
-    ).stdout
-    parsed = json.loads(out)
-    items = parsed if isinstance(parsed, list) else [parsed]
-    assert len(items) == 1, out
-    return items[0]
-
-
 def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over the smaller box."""
     w = min(a[2], b[2]) - max(a[0], b[0])
@@ -110,7 +81,7 @@ def test_idetex_check_on_a_dark_photo_returns_too_dark_with_a_box_and_a_fix(
     stack: RunningStack, tmp_path: Path
 ):
     """`idetex check dark.jpg --json`: IMG_TOO_DARK guidance that has a box inside the image and a fix."""
-    item = _check_json(stack, dark_photo(tmp_path / "dark.jpg"))
+    (item,) = check_json(stack, str(dark_photo(tmp_path / "dark.jpg")))
     report = item["report"]
     dark = [g for g in report["guidance"] if g["code"] == "IMG_TOO_DARK"]
     assert dark, [g["code"] for g in report["guidance"]]

@@ -8,13 +8,11 @@ tests/fixtures/photos.
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -22,26 +20,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.stack import IDETEX, RunningStack, StackError, alive, running_stack
+from bench.stack import IDETEX, RunningStack, alive
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.domain.taxonomy import DISTORTIONS, GRADES
+from tests.support.cli import check_json
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTOS = REPO / "tests" / "fixtures" / "photos"
-START_TIMEOUT_S = float(os.environ.get("IDETEX_E2E_START_TIMEOUT", "400"))
 BLUR_TYPES = {"Motion blur", "Out of focus blur", "Low clarity"}
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    try:
-        with running_stack(tmp_path_factory.mktemp("stack"), workers=1, timeout_s=START_TIMEOUT_S) as s:
-            yield s
-    except StackError as exc:
-        pytest.fail(str(exc))
 
 
 def _client(stack: RunningStack) -> ValidationClient:
@@ -140,16 +129,7 @@ def test_bad_upload_is_rejected_and_the_stack_keeps_serving(stack: RunningStack)
 
 def test_check_command_prints_json_reports(stack: RunningStack):
     """`idetex check IMAGE --json` against the running server prints one report per image."""
-    out = subprocess.run(
-        [str(IDETEX), "check", str(PHOTOS / "fruits.jpg"), "--json", "--addr", stack.addr],
-        cwd=stack.workdir,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    parsed = json.loads(out)
-    items = parsed if isinstance(parsed, list) else [parsed]
+    items = check_json(stack, str(PHOTOS / "fruits.jpg"), timeout_s=120)
     assert items and items[0]["report"]["grade"] in GRADES
 
 

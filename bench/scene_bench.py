@@ -3,8 +3,8 @@
     python -m bench.scene_bench [--threads 1] [--repeat 20]
 
 One 1000x1000 product shot with a caption: the u2netp mask, the PP-OCRv4 detector (one run at
-its 960 px input), the recogniser on the detected boxes, and the Haar face search, each timed
-alone after a warm-up (median of `repeat` runs).
+its 960 px input), the recogniser on the detected boxes, and the face search (LBP cascade at
+256 px), each timed alone after a warm-up (median of `repeat` runs).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "PP-OCRv4 detector (960 px)": median_ms(lambda: det.run(None, {"x": tensor}), args.repeat),
         "text step (detector + DB + recogniser)": median_ms(lambda: a.text(image), args.repeat),
-        "Haar faces (640 px)": median_ms(lambda: a.faces(image), args.repeat),
+        "LBP faces (256 px)": median_ms(lambda: a.faces(image), args.repeat),
     }
     for name, ms in results.items():
         print(f"{name}: {ms} ms (threads={args.threads})")

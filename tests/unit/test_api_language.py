@@ -9,13 +9,6 @@ from grpc_status import rpc_status
 
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from tests.imagefactory import gradient, jpeg_bytes
-from tests.support.api_stack import running_api
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def _validate(stack, **fields) -> pb.ValidateResponse:

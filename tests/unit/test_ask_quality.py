@@ -15,7 +15,6 @@ from service.adapters.vlm import TritonVllmModel, VisionLanguageModel, VlmUnavai
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.domain.prompts import ChatPrompt, chat_text, perception_prompt
 from tests.imagefactory import jpeg_bytes
-from tests.support.api_stack import running_api
 from tests.unit.test_grpc_api import details
 
 TYPE_Q = "What type of distortion is present in this image?"
@@ -38,12 +37,6 @@ class ScriptedVlm(VisionLanguageModel):
 
     def is_ready(self) -> bool:
         return True
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def done_job(stack, merchant: str = "acme") -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
@@ -17,21 +16,6 @@ from tests.imagefactory import gradient, jpeg_bytes, png_bytes, random_bytes
 from tests.support.api_stack import ContractInference, running_api
 
 KiB = 1024
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path / "server") as s:
-        yield s
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    """Run in an empty folder with no IDETEX_* variables, as a fresh checkout would."""
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("IDETEX_")]:
-        monkeypatch.delenv(name)
-    return tmp_path
 
 
 def test_parser_knows_every_command():

@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 
-import pytest
 from PIL import Image, ImageFilter
 
 from service import cli
 from tests.imagefactory import gradient, jpeg_bytes
-from tests.support.api_stack import running_api
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path / "server") as s:
-        yield s
-
-
-@pytest.fixture
-def in_tmp(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for name in [n for n in os.environ if n.startswith("IDETEX_")]:
-        monkeypatch.delenv(name)
-    return tmp_path
 
 
 def test_check_in_german_prints_german_guidance(stack, tmp_path, capsys):

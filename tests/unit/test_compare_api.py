@@ -14,13 +14,6 @@ from PIL import Image, ImageFilter
 
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from tests.imagefactory import random_bytes
-from tests.support.api_stack import running_api
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def _photo() -> Image.Image:

@@ -24,12 +24,6 @@ from tests.support.api_stack import running_api
 KiB = 1024
 
 
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
-
-
 def details(err: grpc.RpcError) -> dict[str, Any]:
     """The status details a client decodes, by message type name."""
     status = rpc_status.from_call(err)

@@ -17,15 +17,8 @@ from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.observability import logs, metrics
 from service.settings import Settings, SettingsError
 from tests.imagefactory import gradient, jpeg_bytes
-from tests.support.api_stack import running_api
 
 VALIDATE = "/idetex.v1.ValidationService/Validate"
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def sample(name: str, **labels: str) -> float:

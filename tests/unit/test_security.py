@@ -15,13 +15,6 @@ from sqlalchemy import create_engine, text
 from service import credentials
 from service.adapters import webhook as wh
 from service.domain.errors import InvalidRequest, Unauthenticated
-from tests.support.api_stack import running_api
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def _all_cells(database_url: str) -> str:

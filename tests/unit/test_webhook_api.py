@@ -8,13 +8,6 @@ import pytest
 from service import cli
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.settings import Settings
-from tests.support.api_stack import running_api
-
-
-@pytest.fixture
-def stack(tmp_path):
-    with running_api(tmp_path) as s:
-        yield s
 
 
 def test_a_merchant_manages_its_endpoints_over_grpc(stack):

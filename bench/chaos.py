@@ -45,8 +45,8 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.load import REDIS_URL, LoadState, _fresh_pg, account, drive, pct, with_comment
-from bench.stack import RunningStack, _cmdline, descendants, running_stack
+from bench.load import REDIS_URL, LoadState, account, drive, fresh_pg_database, pct, with_comment
+from bench.stack import RunningStack, descendants, running_stack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 
@@ -75,10 +75,6 @@ def watch_health(addr: str, log: HealthLog, stop: threading.Event) -> None:
             status = f"RPC_{exc.code().name}"
         log.samples.append((time.monotonic(), status))
     channel.close()
-
-
-def _pids(stack: RunningStack, needle: str) -> list[int]:
-    return [p for p in descendants(stack.proc.pid) if needle in _cmdline(p)]
 
 
 def busy_pool_process(stack: RunningStack) -> int:
@@ -118,7 +114,7 @@ def inject(fault: str, stack: RunningStack, outage_s: float, pg_outage_s: float)
         os.kill(pid, signal.SIGKILL)
         return {"killed_pid": pid}
     if fault == "triton-stop":
-        pids = _pids(stack, "tritonserver") + _pids(stack, "triton_python_backend_stub")
+        pids = stack.pids("tritonserver") + stack.pids("triton_python_backend_stub")
         for p in pids:
             os.kill(p, signal.SIGSTOP)
         time.sleep(outage_s)
@@ -175,7 +171,7 @@ def recovered_after(stack: RunningStack, tag: str, jpeg: bytes, timeout_s: float
 
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    db_url = _fresh_pg()
+    db_url = fresh_pg_database()
     extra_env = {
         "IDETEX_DATABASE_URL": db_url,
         "IDETEX_BROKER_URL": REDIS_URL,

@@ -324,7 +324,8 @@ def summarise(calls: list[Call], wall: float) -> dict[str, Any]:
     return out
 
 
-def _fresh_pg() -> str:
+def fresh_pg_database() -> str:
+    """Drop and create the load database on this machine's PostgreSQL; empty the Redis database."""
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)"))
@@ -339,7 +340,7 @@ def _fresh_pg() -> str:
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     extra_env: dict[str, str] = {}
     if args.backend == "pg-redis":
-        db_url = _fresh_pg()
+        db_url = fresh_pg_database()
         extra_env = {"IDETEX_DATABASE_URL": db_url, "IDETEX_BROKER_URL": REDIS_URL}
     run_tag = f"load{os.getpid()}"
     with running_stack(workdir, workers=args.workers, extra_env=extra_env) as stack:

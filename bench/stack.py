@@ -48,7 +48,11 @@ class RunningStack:
 
     def worker_pids(self) -> list[int]:
         """The Celery worker processes (main and pool children) among the stack's descendants."""
-        return [p for p in descendants(self.proc.pid) if "celery" in _cmdline(p)]
+        return self.pids("celery")
+
+    def pids(self, needle: str) -> list[int]:
+        """The stack's live descendants whose command line contains `needle`."""
+        return [p for p in descendants(self.proc.pid) if needle in _cmdline(p)]
 
 
 def _cmdline(pid: int) -> str:

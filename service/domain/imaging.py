@@ -283,7 +283,13 @@ def _draft(im: Image.Image, max_side: int | None) -> None:
     if max(width, height) < 2 * max_side:
         return
     k = max_side / max(width, height)
-    im.draft(None, (max(1, math.ceil(width * k)), max(1, math.ceil(height * k))))
+    # Pillow picks the largest scale s with size // s >= the requested size on both axes, so
+    # the short side is requested rounded down: rounded up, an odd side (815 px asked for
+    # 408 at 1/2) would forbid the scale the long side allows and decode in full
+    if width >= height:
+        im.draft(None, (max_side, max(1, math.floor(height * k))))
+    else:
+        im.draft(None, (max(1, math.floor(width * k)), max_side))
 
 
 def _normalise(im: Image.Image, data: bytes, max_side: int | None = None) -> DecodedImage:

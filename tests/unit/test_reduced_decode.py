@@ -28,6 +28,18 @@ def test_a_large_jpeg_decodes_reduced_with_the_original_size():
     assert not full.reduced
 
 
+@pytest.mark.parametrize("size", [(1024, 815), (815, 1024), (1023, 1023), (2049, 1537)])
+def test_an_odd_short_side_does_not_stop_a_reduced_decode(size):
+    """A 1024x815 JPEG asked for >= 512 px decodes at 1/2 like a 1024x816 one: the short side's
+    rounding must not hold the scale down (it decoded in full before)."""
+    width, height = size
+    data = f.jpeg_bytes(f.gradient(width, height), quality=90)
+    image = decode_image(data, max_side=512)
+    long_side = max(image.rgb.shape[:2])
+    assert image.reduced == (max(size) >= 1024)
+    assert 512 <= long_side < 1024 or not image.reduced  # the largest scale the long side allows
+
+
 def test_small_jpegs_and_other_formats_decode_in_full():
     """Below twice max_side, or for a PNG, the pixels are the full image."""
     assert not decode_image(f.jpeg_bytes(f.gradient(1500, 1000)), max_side=1000).reduced

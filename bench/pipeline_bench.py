@@ -1,15 +1,19 @@
 """Whole pipeline vs raw Triton, measured in one run on the same images.
 
-    python -m bench.pipeline_bench [--images 60] [--rss-images 1000] [--out var/bench/pipeline.json]
+    python -m bench.pipeline_bench [--images 100] [--rounds 3] [--rss-images 1000] [--out FILE]
 
 Starts the stack the way `make run` does (`idetex serve`: Triton from the wheel, the
 Celery worker (2 processes, serve's default), the gRPC API, SQLite + embedded broker),
 then on the same 1024 px photos:
 
-1. raw Triton: tritonclient straight to the model (pre-processed tensor, batch 1, one at a time);
-2. pipeline, async: every image sent with async Validate at once; throughput = images /
-   (last report stored - first submit); per-job latency = report stored - job created;
-3. sync Validate, one at a time: client-side p50/p95;
+1. `--rounds` alternating pairs of
+   - raw Triton: tritonclient straight to the model (pre-processed tensor, batch 1, one at a time);
+   - pipeline, async: the images sent with async Validate by 4 concurrent clients; throughput =
+     images / (last report stored - first job created); per-job latency = report stored - job created.
+   This machine kind's speed drifts by tens of percent over minutes, so each ratio is taken
+   within one pair and the median pair is reported;
+2. raw Triton with 4 requests in flight (the server kept busy), for comparison;
+3. raw Triton one at a time again, then sync Validate one at a time: client-side p50/p95;
 4. worker RSS after `--rss-images` async images (Celery main + pool processes).
 
 Every request carries distinct bytes (a JPEG comment), so idempotency never skips inference.
@@ -24,6 +28,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +43,7 @@ from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.iqa.contract import MODEL_NAME, MODEL_VERSION
 from service.iqa.preprocess import to_model_input
 
+SUBMITTERS = 4
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
 
 
@@ -96,11 +102,18 @@ def _done_jobs(db: Path, job_ids: list[str]) -> dict[str, tuple[float, float]]:
 
 def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: str) -> dict[str, float]:
     payloads = [jpeg_variant(images[i % len(images)], i) for i in range(n)]
-    job_ids: list[str] = []
-    with ValidationClient(stack.addr, stack.api_key) as client:
-        for i, data in enumerate(payloads):
-            resp = client.validate_bytes(data, product_id=f"{tag}-{i}", mode=pb.MODE_ASYNC, timeout_s=60)
-            job_ids.append(resp.job_id)
+    job_ids: list[str] = [""] * n
+
+    def submit(worker: int) -> None:
+        with ValidationClient(stack.addr, stack.api_key) as client:
+            for i in range(worker, n, SUBMITTERS):
+                resp = client.validate_bytes(
+                    payloads[i], product_id=f"{tag}-{i}", mode=pb.MODE_ASYNC, timeout_s=60
+                )
+                job_ids[i] = resp.job_id
+
+    with ThreadPoolExecutor(SUBMITTERS) as pool:
+        list(pool.map(submit, range(SUBMITTERS)))
     deadline = time.time() + 60 + n * 2.0
     done: dict[str, tuple[float, float]] = {}
     while len(done) < n and time.time() < deadline:
@@ -134,14 +147,47 @@ def pipeline_sync(stack: RunningStack, images: list[Image.Image], n: int) -> dic
     return {"images": n, "p50_ms": pct(latencies, 50), "p95_ms": pct(latencies, 95)}
 
 
-def run(n: int, rss_images: int, workdir: Path, workers: int) -> dict[str, Any]:
+def raw_triton_concurrent(
+    stack: RunningStack, images: list[Image.Image], n: int, streams: int
+) -> dict[str, float]:
+    """Raw Triton with `streams` requests in flight (the dynamic batcher may join them): the
+    server's throughput when something keeps it busy, for comparison with the pipeline."""
+    tensors = [to_model_input(np.asarray(im))[None] for im in images]
+
+    def one_stream(k: int) -> None:
+        inference = TritonGrpcInference(
+            stack.triton_grpc_url, model_name=MODEL_NAME, model_version=MODEL_VERSION
+        )
+        for i in range(k, n, streams):
+            inference.infer(tensors[i % len(tensors)])
+        inference.close()
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(streams) as pool:
+        list(pool.map(one_stream, range(streams)))
+    return {"images": n, "throughput": n / (time.perf_counter() - start), "streams": streams}
+
+
+def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> dict[str, Any]:
+    """`rounds` alternating (raw Triton, async pipeline) pairs of `n` images each: this machine's
+    speed drifts by tens of percent over minutes, so each ratio is taken within one pair and the
+    median pair ratio is the result."""
     images = base_images()
     with running_stack(workdir, workers=workers) as stack:
-        print("raw Triton ...", file=sys.stderr)
-        raw = raw_triton(stack, images, n)
-        print("pipeline (async) ...", file=sys.stderr)
-        pipe = pipeline_async(stack, images, n, "async")
-        print("pipeline (sync) ...", file=sys.stderr)
+        print("warm-up ...", file=sys.stderr)
+        raw_triton(stack, images, 20)
+        pipeline_async(stack, images, 20, "warm")
+        pairs: list[dict[str, Any]] = []
+        for r in range(rounds):
+            print(f"round {r + 1}/{rounds}: raw Triton ...", file=sys.stderr)
+            raw = raw_triton(stack, images, n)
+            print(f"round {r + 1}/{rounds}: pipeline (async) ...", file=sys.stderr)
+            pipe = pipeline_async(stack, images, n, f"async{r}")
+            pairs.append({"raw": raw, "pipeline": pipe, "ratio": pipe["throughput"] / raw["throughput"]})
+        print("raw Triton, 4 requests in flight ...", file=sys.stderr)
+        raw_busy = raw_triton_concurrent(stack, images, n, streams=4)
+        print("raw Triton and sync Validate, one at a time ...", file=sys.stderr)
+        raw_sync = raw_triton(stack, images, n)
         sync = pipeline_sync(stack, images, n)
         rss_before = rss_mib(stack.worker_pids())
         rss = None
@@ -149,34 +195,53 @@ def run(n: int, rss_images: int, workdir: Path, workers: int) -> dict[str, Any]:
             print(f"worker memory over {rss_images} images ...", file=sys.stderr)
             pipeline_async(stack, images, rss_images, "rss")
             rss = rss_mib(stack.worker_pids())
+    median = sorted(pairs, key=lambda p: float(p["ratio"]))[len(pairs) // 2]
     return {
-        "raw_triton": raw,
-        "pipeline_async": pipe,
+        "rounds": pairs,
+        "raw_triton": median["raw"],
+        "pipeline_async": median["pipeline"],
+        "raw_triton_4_in_flight": raw_busy,
+        "raw_triton_before_sync": raw_sync,
         "sync_validate": sync,
-        "ratio_throughput_pipeline_vs_raw": pipe["throughput"] / raw["throughput"],
-        "sync_p95_minus_raw_p95_ms": sync["p95_ms"] - raw["p95_ms"],
+        "ratio_throughput_pipeline_vs_raw": median["ratio"],
+        "ratio_pipeline_vs_raw_4_in_flight": median["pipeline"]["throughput"] / raw_busy["throughput"],
+        "sync_p95_minus_raw_p95_ms": sync["p95_ms"] - raw_sync["p95_ms"],
         "worker_rss_mib_start": rss_before,
         "worker_rss_mib_after": rss,
         "rss_images": rss_images,
         "image_long_side": 1024,
         "workers": workers,
+        "submitters": SUBMITTERS,
     }
 
 
+def _row(label: str, d: dict[str, float], latency: bool = True, rate: bool = True) -> str:
+    images_s = f"{d['throughput']:.1f}" if rate else "-"
+    p50 = f"{d['p50_ms']:.0f}" if latency else "-"
+    p95 = f"{d['p95_ms']:.0f}" if latency else "-"
+    return f"| {label} | {d['images']:.0f} | {images_s} | {p50} | {p95} |"
+
+
 def markdown(r: dict[str, Any]) -> str:
-    raw, pipe, sync = r["raw_triton"], r["pipeline_async"], r["sync_validate"]
-    lines = [
-        "| path | images | images/s | p50 ms | p95 ms |",
-        "|---|---|---|---|---|",
-        f"| raw Triton (tritonclient, batch 1) | {raw['images']} | {raw['throughput']:.2f} "
-        f"| {raw['p50_ms']:.0f} | {raw['p95_ms']:.0f} |",
-        f"| pipeline: async Validate -> report stored | {pipe['images']} | {pipe['throughput']:.2f} "
-        f"| {pipe['p50_ms']:.0f} | {pipe['p95_ms']:.0f} |",
-        f"| sync Validate (one at a time) | {sync['images']} | - "
-        f"| {sync['p50_ms']:.0f} | {sync['p95_ms']:.0f} |",
+    lines = ["| round | raw Triton images/s | pipeline images/s | ratio |", "|---|---|---|---|"]
+    for i, p in enumerate(r["rounds"], 1):
+        raw_rate, pipe_rate = p["raw"]["throughput"], p["pipeline"]["throughput"]
+        lines.append(f"| {i} | {raw_rate:.1f} | {pipe_rate:.1f} | {p['ratio']:.2f} |")
+    busy = r["raw_triton_4_in_flight"]
+    lines += [
         "",
-        f"pipeline / raw throughput: **{r['ratio_throughput_pipeline_vs_raw']:.2f}x**; "
-        f"sync p95 - raw p95: **{r['sync_p95_minus_raw_p95_ms']:.0f} ms**",
+        "| path (median round; sync: its own pass) | images | images/s | p50 ms | p95 ms |",
+        "|---|---|---|---|---|",
+        _row("raw Triton (tritonclient gRPC, batch 1, one at a time)", r["raw_triton"]),
+        _row("pipeline: async Validate -> report stored", r["pipeline_async"]),
+        _row(f"raw Triton, {busy['streams']} requests in flight", busy, latency=False),
+        _row("raw Triton before the sync pass (one at a time)", r["raw_triton_before_sync"]),
+        _row("sync Validate (one at a time)", r["sync_validate"], rate=False),
+        "",
+        f"pipeline / raw throughput (median of {len(r['rounds'])} rounds): "
+        f"**{r['ratio_throughput_pipeline_vs_raw']:.2f}x**; pipeline / raw with "
+        f"{busy['streams']} in flight: {r['ratio_pipeline_vs_raw_4_in_flight']:.2f}x; "
+        f"sync p95 - raw p95: **{r['sync_p95_minus_raw_p95_ms']:+.0f} ms**",
     ]
     if r["worker_rss_mib_after"] is not None:
         lines.append(
@@ -190,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--images", type=int, default=60, help="images per measured path")
+    parser.add_argument("--images", type=int, default=100, help="images per path and round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating raw / pipeline rounds")
     parser.add_argument(
         "--rss-images", type=int, default=1000, help="images for the worker memory check (0: skip)"
     )
@@ -198,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("var/bench/pipeline.json"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="idetex-bench-") as tmp:
-        result = run(args.images, args.rss_images, Path(tmp), args.workers)
+        result = run(args.images, args.rounds, args.rss_images, Path(tmp), args.workers)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(markdown(result))

@@ -356,6 +356,7 @@ def build(
         webhook_schedule_s=settings.webhook_schedule(),
         postprocess_params=params,
         poll_interval_s=settings.sync_poll_interval_s,
+        work_side=settings.work_side,
         max_attempts=settings.task_max_retries + 3,
         timeout_errors=timeout_errors,
         broker_ready=publisher.is_ready,

@@ -41,6 +41,8 @@ class Deps:
     broker_ready: Callable[[], bool] = lambda: True
     postprocess_params: Any = None
     poll_interval_s: float = 0.02
+    # long side a large JPEG decodes to for a job with no scene analysis (service.pipeline.decode_side)
+    work_side: int = 512
     max_attempts: int = 8
     pixels: PixelHandoff = field(default_factory=NoHandoff)
     timeout_errors: tuple[type[BaseException], ...] = ()

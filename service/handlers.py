@@ -122,7 +122,8 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
             return _repeat(uow, earlier)
     handoff = cmd.mode == "sync" and not isinstance(deps.pixels, NoHandoff)
     # the worker decodes once; the API only checks (at 1/8 scale) unless it hands its pixels over
-    image = decode_image(data, deps.limits, max_side=pipeline.DECODE_SIDE if handoff else pipeline.CHECK_SIDE)
+    side = pipeline.decode_side(cmd.profile, {}, deps.work_side) if handoff else pipeline.CHECK_SIDE
+    image = decode_image(data, deps.limits, max_side=side)
     original_uri = deps.blobs.put(f"originals/{cmd.merchant_id}/{sha256}", data, _content_type(image))
     with deps.uow() as uow:
         job = Job(

@@ -21,21 +21,27 @@ from service.deps import Deps
 from service.domain import vlm_report
 from service.domain.annotate import MAX_SIDE, annotate_canvas, canvas
 from service.domain.errors import InferenceUnavailable
-from service.domain.imaging import decode_image
+from service.domain.imaging import DecodedImage, decode_image
+from service.domain.policy import apply_overrides
 from service.domain.prediction import Prediction
+from service.domain.profiles import get_profile
 from service.domain.prompts import description_prompt
 from service.domain.report import Report, build_report, measure_image
-from service.domain.scene import SceneNeeds, wants_faces, with_faces
+from service.domain.scene import SceneNeeds, needs_for, wants_faces, with_faces
 from service.domain.vlm_report import description_from_text, merge, prediction_from_text
 from service.domain.vlm_text import ParsedDescription, parse_description
 from service.iqa.postprocess import postprocess
 from service.iqa.preprocess import to_model_input
 
-# Nothing downstream needs more pixels: the model sees 320x320, the annotated copy is at most
-# MAX_SIDE px and the report's measurements use a sample. A JPEG twice as large decodes reduced
-# (decode_image's max_side); sizes and boxes stay in the original's frame. 5% below MAX_SIDE so
-# that 12 MP phone photos (4032 px) decode at half size, with a 2016 px annotated copy.
+# A profile with scene analysis (product mask, text detector) decodes to at least DECODE_SIDE:
+# the detectors find small text and thin product edges there, and the annotated copy is at most
+# MAX_SIDE px. 5% below MAX_SIDE so that 12 MP phone photos (4032 px) decode at half size.
 DECODE_SIDE = round(0.95 * MAX_SIDE)
+# Without scene analysis nothing needs more than Deps.work_side (512 by default): the model sees
+# 320x320, the aspect scores a 512 px grey copy (ASPECT_SIDE) and the statistics a sample, so a
+# large JPEG decodes at 1/2, 1/4 or 1/8 scale to a long side of 512-1023 px, and the annotated
+# copy is that working copy. A JPEG twice as large decodes reduced (decode_image's max_side);
+# sizes and boxes stay in the original's frame.
 # The API only checks that an upload decodes: the smallest DCT scale reads the whole file too.
 CHECK_SIDE = 1
 
@@ -72,6 +78,23 @@ def first_item(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {name: np.asarray(value)[0] for name, value in outputs.items()}
 
 
+def decode_side(profile: str, overrides: Mapping[str, Any], work_side: int) -> int:
+    """The long side a large JPEG decodes to for a job under `profile` with the merchant's
+    `overrides`: DECODE_SIDE when the profile's rules need the scene analysis, else `work_side`."""
+    needs = needs_for(apply_overrides(get_profile(profile), overrides))
+    return max(DECODE_SIDE, work_side) if (needs.product or needs.text) else work_side
+
+
+def working_image(deps: Deps, spec: JobSpec) -> DecodedImage:
+    """The API's hand-off pixels when they are detailed enough for this job, else a decode of
+    the original (the API decodes for the profile alone; a merchant's overrides may ask more)."""
+    side = decode_side(spec.profile, spec.overrides, deps.work_side)
+    handed = deps.pixels.take(spec.job_id)
+    if handed is not None and (not handed.reduced or max(handed.rgb.shape[:2]) >= side):
+        return handed
+    return decode_image(deps.blobs.get(spec.original_uri), deps.limits, max_side=side)
+
+
 class Stopwatch:
     """Milliseconds per named stage, for the worker log."""
 
@@ -105,9 +128,7 @@ def run(deps: Deps, spec: JobSpec) -> Outcome:
     thread while the model runs, and the annotated copy is drawn and stored there while the
     caller stores the report (numpy, OpenCV, Pillow and the Triton client release the GIL)."""
     watch = Stopwatch()
-    image = deps.pixels.take(spec.job_id) or decode_image(
-        deps.blobs.get(spec.original_uri), deps.limits, max_side=DECODE_SIDE
-    )
+    image = working_image(deps, spec)
     watch.lap("decode")
     # started before pre-processing: mostly done by the time inference needs both cores
     # the scene analysis (product mask, text detector, faces: service.adapters.vision) runs there too

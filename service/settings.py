@@ -55,6 +55,7 @@ class Settings:
     task_queue: str = "idetex"
     worker_concurrency: int = 2
     worker_native_threads: int = 1
+    work_side: int = 512  # long side the worker decodes large JPEGs to when no scene analysis runs
     vlm_url: str = ""
     vlm_model: str = "idetex_vlm"
     vlm_family: str = "qwen2-vl"
@@ -154,6 +155,8 @@ class Settings:
             [ip_network(p.strip(), strict=False) for p in self.webhook_allow_networks.split(",") if p.strip()]
         except ValueError as exc:
             raise SettingsError(f"{env_name('webhook_allow_networks')}: {exc}") from exc
+        if not 320 <= self.work_side <= 8192:
+            raise SettingsError(f"{env_name('work_side')} must be 320..8192 px (the model sees 320)")
         if self.report_link_ttl_s <= 0:
             raise SettingsError(f"{env_name('report_link_ttl_s')} must be a positive number of seconds")
         if self.vlm_family not in ("qwen2-vl", "internvl"):

@@ -62,7 +62,7 @@ def predict_batch(inference: Any, images: Sequence[DecodedImage], params: Any = 
     from service.iqa.postprocess import postprocess
     from service.iqa.preprocess import to_model_input
 
-    batch = np.stack([to_model_input(im.rgb) for im in images]).astype(np.float32)
+    batch = np.stack([to_model_input(im.rgb) for im in images])
     outputs = inference.infer(batch)
     predictions = []
     for i, im in enumerate(images):

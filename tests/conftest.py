@@ -32,7 +32,7 @@ def serving_repository(target: Path) -> Path:
 
             build_dev_onnx(onnx_path)
         except ImportError as exc:
-            pytest.fail(f"no exported {onnx_path.name} and no `onnx` package to build the dev model: {exc}")
+            pytest.fail(f"no exported {onnx_path.name} and no train extra (onnx, torch) for a dev one: {exc}")
     return target
 
 

@@ -1,7 +1,8 @@
 """The inference port and its adapters: Triton over gRPC, Triton over HTTP, onnxruntime in-process.
 
-Contract (service/iqa/contract.py): `infer` takes FP32 [N, 3, 320, 320] RGB in [0, 1] and
-returns every contract output as FP32 [N, ...]; batches larger than MAX_BATCH are split.
+Contract (service/iqa/contract.py): `infer` takes UINT8 [N, 3, 320, 320] RGB 0..255 (the model
+casts and divides by 255 itself) and returns every contract output as FP32 [N, ...]; batches
+larger than MAX_BATCH are split.
 Vendor errors are translated here: InferenceUnavailable when the server cannot be reached
 or the model is not loaded (worth retrying), InferenceFailed when the server answered
 with an error or a broken result. A bad input raises InvalidModelInput before anything is sent.
@@ -21,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from service.iqa.contract import INPUT_NAME, MAX_BATCH, MODEL_NAME, MODEL_VERSION, OUTPUT_NAMES
+from service.iqa.contract import (
+    INPUT_DATATYPE,
+    INPUT_NAME,
+    MAX_BATCH,
+    MODEL_NAME,
+    MODEL_VERSION,
+    OUTPUT_NAMES,
+)
 from service.iqa.errors import InferenceFailed, InferenceUnavailable, ModelSignatureMismatch
 from service.iqa.validate import validate_image_batch, validate_outputs, validate_signature
 
@@ -43,7 +51,7 @@ class Inference(ABC):
 
     @abstractmethod
     def infer(self, images: np.ndarray) -> Outputs:
-        """FP32 [N, 3, 320, 320] in [0, 1] -> {output name: FP32 [N, ...]} for every contract output."""
+        """UINT8 [N, 3, 320, 320] RGB 0..255 -> {output name: FP32 [N, ...]} for every contract output."""
 
     @abstractmethod
     def is_ready(self) -> bool:
@@ -127,7 +135,7 @@ class _TritonInference(Inference):
 
     def _infer_once(self, batch: np.ndarray) -> Outputs:
         module = self._module()
-        tensor = module.InferInput(INPUT_NAME, list(batch.shape), "FP32")
+        tensor = module.InferInput(INPUT_NAME, list(batch.shape), INPUT_DATATYPE)
         tensor.set_data_from_numpy(batch)
         requested = [module.InferRequestedOutput(name) for name in OUTPUT_NAMES]
         result = self._call(lambda c: self._send(c, tensor, requested))
@@ -245,7 +253,10 @@ class TritonHttpInference(_TritonInference):
 
 
 class OnnxRuntimeInference(Inference):
-    """The local adapter: the same model.onnx run in-process (CLI, evaluation, tests without Triton)."""
+    """The local adapter: the same model.onnx run in-process (CLI, evaluation, tests without Triton).
+
+    It feeds the validated uint8 batch to onnxruntime as is, like Triton's Python backend does.
+    """
 
     def __init__(self, model_path: Path, *, threads: int = 2, version: str = MODEL_VERSION) -> None:
         self.model_path = Path(model_path)
@@ -281,6 +292,7 @@ class OnnxRuntimeInference(Inference):
                 validate_signature(
                     [(i.name, i.shape) for i in session.get_inputs()],
                     [(o.name, o.shape) for o in session.get_outputs()],
+                    input_type=session.get_inputs()[0].type,
                 )
             except ModelSignatureMismatch as exc:
                 raise InferenceFailed(f"{self.model_path} does not match the model contract: {exc}") from exc

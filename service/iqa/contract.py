@@ -15,7 +15,10 @@ INPUT_SIZE: Final = 320  # square model input, pixels
 GRID: Final = INPUT_SIZE // 16  # dense map resolution (stride 16)
 NUM_TYPES: Final = 10
 
-INPUT_NAME: Final = "IMAGE"  # FP32 [N, 3, 320, 320], RGB in [0, 1]; the model normalises inside
+# UINT8 [N, 3, 320, 320], RGB 0..255, channels first: a quarter of the bytes of FP32 on the wire.
+# The network casts to float, divides by 255 and applies its ImageNet normalisation itself.
+INPUT_NAME: Final = "IMAGE"
+INPUT_DATATYPE: Final = "UINT8"  # Triton's name; numpy uint8, onnxruntime tensor(uint8)
 
 # name -> (dtype, shape without batch)
 OUTPUTS: Final[dict[str, tuple[str, tuple[int, ...]]]] = {

@@ -45,16 +45,21 @@ def resize_to_input(rgb: np.ndarray) -> np.ndarray:
 
 
 def to_model_input(rgb: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 RGB of any size -> float32 [3, 320, 320] in 0..1 (channels first)."""
+    """uint8 HxWx3 RGB of any size -> contiguous uint8 [3, 320, 320], RGB 0..255, channels first.
+
+    No float work here: the model casts to float and divides by 255 itself (service/iqa/contract.py).
+    """
     small = resize_to_input(rgb)
-    return np.ascontiguousarray(small.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(small.transpose(2, 0, 1))
 
 
 def stack(batch: Sequence[np.ndarray]) -> np.ndarray:
-    """Model inputs -> one float32 [N, 3, 320, 320] batch."""
+    """Model inputs (uint8 [3, 320, 320]) -> one contiguous uint8 [N, 3, 320, 320] batch."""
     if not batch:
         raise PreprocessError("empty batch")
     for item in batch:
         if item.shape != (3, INPUT_SIZE, INPUT_SIZE):
             raise PreprocessError(f"expected [3, {INPUT_SIZE}, {INPUT_SIZE}] items, got {item.shape}")
-    return np.ascontiguousarray(np.stack(batch), dtype=np.float32)
+        if item.dtype != np.uint8:
+            raise PreprocessError(f"expected uint8 items, got {item.dtype}")
+    return np.ascontiguousarray(np.stack(batch))

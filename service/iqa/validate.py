@@ -10,19 +10,24 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from service.iqa.contract import INPUT_NAME, INPUT_SIZE, MAX_BATCH, OUTPUTS
+from service.iqa.contract import INPUT_DATATYPE, INPUT_NAME, INPUT_SIZE, MAX_BATCH, OUTPUTS
 from service.iqa.errors import InvalidModelInput, ModelSignatureMismatch
 
 IMAGE_SHAPE = (3, INPUT_SIZE, INPUT_SIZE)
-RANGE_TOLERANCE = 1e-3  # resize filters may overshoot [0, 1] by a rounding error
+ORT_INPUT_TYPE = "tensor(uint8)"  # how onnxruntime names the contract's input dtype
 
 
 def validate_image_batch(images: np.ndarray, max_batch: int | None = MAX_BATCH) -> np.ndarray:
-    """Return `images` if FP32 [N, 3, 320, 320], finite, in [0, 1], N <= max_batch; else InvalidModelInput."""
+    """Return `images` if UINT8 [N, 3, 320, 320] with 1 <= N <= max_batch; else InvalidModelInput.
+
+    Every uint8 value is a valid pixel (RGB 0..255), so there is no range or finiteness check.
+    """
     if not isinstance(images, np.ndarray):
         raise InvalidModelInput(f"{INPUT_NAME} must be a numpy array, got {type(images).__name__}")
-    if images.dtype != np.float32:
-        raise InvalidModelInput(f"{INPUT_NAME} must be FP32 (float32), got {images.dtype}")
+    if images.dtype != np.uint8:
+        raise InvalidModelInput(
+            f"{INPUT_NAME} must be {INPUT_DATATYPE} (uint8 RGB 0..255), got {images.dtype}"
+        )
     if images.ndim != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
         raise InvalidModelInput(
             f"{INPUT_NAME} must have shape [N, {', '.join(map(str, IMAGE_SHAPE))}], got {list(images.shape)}"
@@ -32,13 +37,6 @@ def validate_image_batch(images: np.ndarray, max_batch: int | None = MAX_BATCH) 
         raise InvalidModelInput(f"{INPUT_NAME} batch is empty")
     if max_batch is not None and n > max_batch:
         raise InvalidModelInput(f"{INPUT_NAME} batch of {n} exceeds the maximum of {max_batch}")
-    if not np.isfinite(images).all():
-        raise InvalidModelInput(f"{INPUT_NAME} contains NaN or infinite values")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -RANGE_TOLERANCE or hi > 1.0 + RANGE_TOLERANCE:
-        raise InvalidModelInput(
-            f"{INPUT_NAME} values must lie in [0, 1] (RGB / 255), got [{lo:.3g}, {hi:.3g}]"
-        )
     return images
 
 
@@ -61,12 +59,23 @@ Dim = int | str | None  # onnxruntime reports symbolic dims as str and unknown o
 
 
 def validate_signature(
-    inputs: Sequence[tuple[str, Sequence[Dim]]], outputs: Sequence[tuple[str, Sequence[Dim]]]
+    inputs: Sequence[tuple[str, Sequence[Dim]]],
+    outputs: Sequence[tuple[str, Sequence[Dim]]],
+    input_type: str | None = None,
 ) -> None:
-    """Raise ModelSignatureMismatch unless (name, shape) lists match the contract; batch may be symbolic."""
+    """Raise ModelSignatureMismatch unless (name, shape) lists match the contract; batch may be symbolic.
+
+    `input_type`, when given, is onnxruntime's type of the input (NodeArg.type) and must be
+    tensor(uint8): an older export that takes FP32 is refused here, not at every request.
+    """
     if [name for name, _ in inputs] != [INPUT_NAME]:
         raise ModelSignatureMismatch(
             f"model inputs must be [{INPUT_NAME!r}], got {[name for name, _ in inputs]}"
+        )
+    if input_type is not None and input_type != ORT_INPUT_TYPE:
+        raise ModelSignatureMismatch(
+            f"{INPUT_NAME} must be {INPUT_DATATYPE} ({ORT_INPUT_TYPE}), got {input_type}: "
+            "convert an older FP32 export with `python -m training.export --uint8-input <model.onnx>`"
         )
     _check_dims(INPUT_NAME, inputs[0][1], IMAGE_SHAPE)
     if isinstance(inputs[0][1][0], int):

@@ -11,9 +11,14 @@ import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
-from service.adapters.inference import Inference, TritonGrpcInference, TritonHttpInference
+from service.adapters.inference import (
+    Inference,
+    OnnxRuntimeInference,
+    TritonGrpcInference,
+    TritonHttpInference,
+)
 from service.adapters.triton_server import TritonServer, TritonStartupError, find_free_port
-from service.iqa.contract import INPUT_NAME, MODEL_NAME, OUTPUTS
+from service.iqa.contract import INPUT_DATATYPE, INPUT_NAME, MODEL_NAME, OUTPUTS
 from service.iqa.errors import InferenceUnavailable, InvalidModelInput
 from tests.support.photos import photo_batch
 
@@ -45,7 +50,7 @@ def assert_within_contract(outputs: dict[str, np.ndarray], batch: int) -> None:
     assert ((outputs["SCORE"] >= 1) & (outputs["SCORE"] <= 5)).all()
 
 
-def raw_infer(url: str, array: np.ndarray, datatype: str = "FP32") -> None:
+def raw_infer(url: str, array: np.ndarray, datatype: str = INPUT_DATATYPE) -> None:
     client = grpcclient.InferenceServerClient(url)
     tensor = grpcclient.InferInput(INPUT_NAME, list(array.shape), datatype)
     tensor.set_data_from_numpy(array)
@@ -64,7 +69,7 @@ def test_server_reports_the_contract_metadata(triton_http_url):
     client = httpclient.InferenceServerClient(triton_http_url)
     assert client.is_server_ready() and client.is_model_ready(MODEL_NAME, "1")
     metadata = client.get_model_metadata(MODEL_NAME, "1")
-    assert metadata["inputs"] == [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, 3, 320, 320]}]
+    assert metadata["inputs"] == [{"name": INPUT_NAME, "datatype": "UINT8", "shape": [-1, 3, 320, 320]}]
     served = {o["name"]: (o["datatype"], tuple(o["shape"])) for o in metadata["outputs"]}
     assert served == {name: (dtype, (-1, *shape)) for name, (dtype, shape) in OUTPUTS.items()}
     assert client.get_model_config(MODEL_NAME)["max_batch_size"] == 8
@@ -73,7 +78,17 @@ def test_server_reports_the_contract_metadata(triton_http_url):
 @pytest.mark.parametrize("batch", [1, 8])
 def test_adapter_returns_outputs_within_contract_ranges(adapter, photos, batch):
     """A batch of real photos gives every output with the contract's shape, dtype and value range."""
+    assert photos.dtype == np.uint8
     assert_within_contract(adapter.infer(photos[:batch]), batch)
+
+
+def test_served_outputs_equal_the_onnx_file_run_in_process(triton_server, triton_grpc_url, photos):
+    """Triton's Python backend answers the uint8 batch with onnxruntime's own numbers for that file."""
+    onnx_path = Path(triton_server.model_repository) / MODEL_NAME / "1" / "model.onnx"
+    local = OnnxRuntimeInference(onnx_path).infer(photos[:3])
+    served = TritonGrpcInference(triton_grpc_url).infer(photos[:3])
+    for name in OUTPUTS:
+        np.testing.assert_allclose(served[name], local[name], atol=1e-5)
 
 
 def test_grpc_and_http_agree(triton_grpc_url, triton_http_url, photos):
@@ -110,15 +125,15 @@ def test_concurrent_requests_get_their_own_answers(triton_grpc_url, photos):
     assert inferences == len(photos) and executions < inferences  # some requests were run together
 
 
-def test_bad_values_fail_only_their_own_request(triton_grpc_url, photos):
-    """An out-of-range request sent alongside good ones fails alone with the model's message."""
-    bad = photos[:1] * 255.0
+def test_a_bad_request_fails_only_itself(triton_grpc_url, photos):
+    """An FP32 request (the old contract) sent alongside good ones fails alone, naming UINT8."""
+    bad = photos[:1].astype(np.float32) / 255.0
     adapter = TritonGrpcInference(triton_grpc_url)
 
     def send(i: int) -> str:
         try:
             if i == 3:
-                raw_infer(triton_grpc_url, bad)
+                raw_infer(triton_grpc_url, bad, "FP32")
             else:
                 assert_within_contract(adapter.infer(photos[i : i + 1]), 1)
             return "ok"
@@ -127,18 +142,20 @@ def test_bad_values_fail_only_their_own_request(triton_grpc_url, photos):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(send, range(8)))
-    assert "must lie in [0, 1]" in results[3]
+    assert "UINT8" in results[3]
     assert results[:3] + results[4:] == ["ok"] * 7
 
 
 @pytest.mark.parametrize(
     ("array", "datatype", "message"),
     [
-        (np.zeros((1, 3, 64, 64), np.float32), "FP32", "unexpected shape"),
-        (np.zeros((1, 3, 320, 320), np.float64), "FP64", "expects .FP32."),
-        (np.full((1, 3, 320, 320), np.nan, np.float32), "FP32", "NaN"),
+        (np.zeros((1, 3, 64, 64), np.uint8), "UINT8", "unexpected shape"),
+        (np.zeros((1, 320, 320, 3), np.uint8), "UINT8", "unexpected shape"),
+        (np.full((1, 3, 320, 320), 0.5, np.float32), "FP32", "expects .UINT8."),
+        (np.zeros((1, 3, 320, 320), np.float64), "FP64", "expects .UINT8."),
+        (np.zeros((9, 3, 320, 320), np.uint8), "UINT8", "batch.size must be <= 8"),
     ],
-    ids=["wrong-shape", "wrong-dtype", "nan"],
+    ids=["wrong-shape", "channels-last", "fp32", "fp64", "batch-too-large"],
 )
 def test_malformed_request_is_refused_and_the_server_keeps_serving(
     triton_grpc_url, photos, array, datatype, message
@@ -150,9 +167,9 @@ def test_malformed_request_is_refused_and_the_server_keeps_serving(
 
 
 def test_adapter_refuses_a_bad_tensor_before_sending(adapter):
-    """The adapter raises InvalidModelInput for a wrong dtype without calling the server."""
-    with pytest.raises(InvalidModelInput, match="FP32"):
-        adapter.infer(np.zeros((1, 3, 320, 320), np.float64))
+    """The adapter raises InvalidModelInput for FP32 (the old contract) without calling the server."""
+    with pytest.raises(InvalidModelInput, match="must be UINT8"):
+        adapter.infer(np.zeros((1, 3, 320, 320), np.float32))
 
 
 def test_adapter_reports_readiness_and_version(adapter):

@@ -1,7 +1,8 @@
 """A tiny ONNX network with exactly the model contract's signature, for serving tests.
 
 It is not a quality model: it exists so the Triton path can be tested before (or without)
-the trained `model.onnx`. Built with the `onnx` helper API, no torch needed.
+the trained `model.onnx`. Built with the `onnx` helper API as a float graph, then given the
+contract's UINT8 input by the exporter's own `training.export.with_uint8_input`.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from service.iqa.contract import GRID, INPUT_NAME, INPUT_SIZE, NUM_TYPES, OUTPUT
 
 
 def build_dev_onnx(path: Path, seed: int = 0) -> Path:
-    """Write a contract-conformant ONNX model (dynamic batch) to `path` and return it."""
+    """Write a contract-conformant ONNX model (UINT8 IMAGE, dynamic batch) to `path` and return it."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    from training.export import with_uint8_input
 
     rng = np.random.default_rng(seed)
     stride = INPUT_SIZE // GRID
@@ -66,6 +69,7 @@ def build_dev_onnx(path: Path, seed: int = 0) -> Path:
     graph = helper.make_graph(nodes, "idetex_lite_dev", inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="idetex-dev")
     model.ir_version = 8
+    model = with_uint8_input(model)
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

@@ -46,7 +46,7 @@ def load_rgb(path: Path, long_side: int | None = None) -> np.ndarray:
 
 
 def photo_batch(count: int) -> np.ndarray:
-    """FP32 [count, 3, 320, 320]: real photos where available, synthetic gradients otherwise."""
+    """UINT8 [count, 3, 320, 320] model input: real photos where available, synthetic gradients otherwise."""
     images = [load_rgb(p) for p in photo_paths(count)]
     while len(images) < count:
         k = len(images)

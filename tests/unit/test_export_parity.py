@@ -32,7 +32,7 @@ def synthetic_photo(height: int, width: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def runs():
-    """Torch and onnxruntime outputs on the same random and image-like inputs."""
+    """onnxruntime on uint8 pixels and torch on the same pixels / 255, random and image-like."""
     from training.export import load_weights
 
     torch.set_num_threads(2)
@@ -41,11 +41,12 @@ def runs():
     rng = np.random.default_rng(7)
     photos = [synthetic_photo(480, 640, 1), synthetic_photo(900, 300, 2)]
     batch = np.concatenate(
-        [rng.random((2, 3, 320, 320), dtype=np.float32), stack([to_model_input(p) for p in photos])]
+        [rng.integers(0, 256, (2, 3, 320, 320), dtype=np.uint8), stack([to_model_input(p) for p in photos])]
     )
     got = dict(zip(OUTPUT_NAMES, sess.run(list(OUTPUT_NAMES), {INPUT_NAME: batch}), strict=True))
+    unit = torch.from_numpy(batch.astype(np.float32) / np.float32(255.0))
     with torch.no_grad():
-        want = dict(zip(OUTPUT_NAMES, (t.numpy() for t in model(torch.from_numpy(batch))), strict=True))
+        want = dict(zip(OUTPUT_NAMES, (t.numpy() for t in model(unit)), strict=True))
     return got, want, sess
 
 
@@ -72,15 +73,16 @@ def test_postprocessed_predictions_are_the_same(runs):
 
 
 def test_onnx_file_follows_the_contract_and_the_size_limit(runs):
-    """Input/output names, per-item shapes and a dynamic batch axis as in contract.py; at most 20 MB."""
+    """Input/output names, UINT8 input, per-item shapes and a dynamic batch as in contract.py; <= 20 MB."""
     _, _, sess = runs
     assert ONNX.stat().st_size <= 20 * 1024 * 1024
     (inp,) = sess.get_inputs()
     assert (
         inp.name == INPUT_NAME and list(inp.shape[1:]) == [3, 320, 320] and not isinstance(inp.shape[0], int)
     )
+    assert inp.type == "tensor(uint8)"
     assert [o.name for o in sess.get_outputs()] == list(OUTPUT_NAMES)
     for o in sess.get_outputs():
         assert tuple(o.shape[1:]) == OUTPUTS[o.name][1]
-    one = sess.run(["SCORE"], {INPUT_NAME: np.zeros((1, 3, 320, 320), np.float32)})[0]
+    one = sess.run(["SCORE"], {INPUT_NAME: np.zeros((1, 3, 320, 320), np.uint8)})[0]
     assert one.shape == (1, 1) and 1.0 <= float(one[0, 0]) <= 5.0

@@ -47,7 +47,7 @@ class FakeInference(Inference):
     def infer(self, images: np.ndarray) -> dict[str, np.ndarray]:
         if self.down:
             raise InferenceUnavailable("fake Triton is down")
-        assert images.dtype == np.float32 and images.shape[1:] == (3, 320, 320)
+        assert images.dtype == np.uint8 and images.shape[1:] == (3, 320, 320)
         self.calls += 1
         return underexposed_top_left(images.shape[0])
 

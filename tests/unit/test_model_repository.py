@@ -20,12 +20,12 @@ def load(name: str) -> mc.ModelConfig:
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_declares_exactly_the_contract_signature(name):
-    """Model name, max batch, input and outputs (names, FP32, dims without batch) equal the contract."""
+    """Name, max batch, UINT8 input and FP32 outputs (names, dims without batch) equal the contract."""
     config = load(name)
     assert config.name == MODEL_NAME
     assert config.max_batch_size == MAX_BATCH
     assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [
-        (INPUT_NAME, mc.TYPE_FP32, [3, INPUT_SIZE, INPUT_SIZE])
+        (INPUT_NAME, mc.TYPE_UINT8, [3, INPUT_SIZE, INPUT_SIZE])
     ]
     assert {o.name: (o.data_type, tuple(o.dims)) for o in config.output} == {
         name: (mc.TYPE_FP32, shape) for name, (_, shape) in OUTPUTS.items()
@@ -51,8 +51,19 @@ def test_gpu_config_runs_onnxruntime_with_tensorrt_fp16():
     assert accelerator.name == "tensorrt"
     assert accelerator.parameters["precision_mode"] == "FP16"
     assert {w.batch_size for w in config.model_warmup} == {1, MAX_BATCH}
+    assert {w.inputs[INPUT_NAME].data_type for w in config.model_warmup} == {mc.TYPE_UINT8}
 
 
 def test_the_python_model_sits_in_version_one():
     """Version 1 holds model.py (CPU); the exported model.onnx goes beside it."""
     assert (MODEL_DIR / "1" / "model.py").is_file()
+
+
+def test_the_committed_onnx_takes_a_uint8_image():
+    """The committed model.onnx declares IMAGE as UINT8 [batch, 3, 320, 320], as the configs do."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(MODEL_DIR / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    (image,) = session.get_inputs()
+    assert (image.name, image.type) == (INPUT_NAME, "tensor(uint8)")
+    assert image.shape[1:] == [3, INPUT_SIZE, INPUT_SIZE] and not isinstance(image.shape[0], int)

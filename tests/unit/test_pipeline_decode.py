@@ -95,7 +95,7 @@ def test_a_phone_photo_is_reported_in_its_own_frame(tmp_path):
 def test_an_annotation_canvas_made_ahead_gives_the_same_jpeg():
     """annotate_canvas on a canvas made during inference encodes the very bytes annotate() does."""
     rgb = f.gradient(2500, 1200)
-    prediction = TopLeftUnderexposure().infer(np.zeros((1, 3, 320, 320), np.float32))
+    prediction = TopLeftUnderexposure().infer(np.zeros((1, 3, 320, 320), np.uint8))
     pred = postprocess({k: v[0] for k, v in prediction.items()}, 2500, 1200)
     assert annotate_canvas(canvas(rgb), pred) == annotate(rgb, pred)
 

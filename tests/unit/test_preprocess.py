@@ -9,21 +9,27 @@ from service.iqa.preprocess import PreprocessError, resize_to_input, stack, to_m
 @pytest.mark.parametrize(
     "shape", [(1, 1, 3), (240, 320, 3), (320, 320, 3), (3000, 4000, 3), (7, 9000, 3), (8001, 33, 3)]
 )
-def test_any_size_becomes_a_320_square_in_unit_range(shape):
-    """Tiny, huge and extreme-aspect images all map to float32 [3, 320, 320] in 0..1."""
+def test_any_size_becomes_a_320_square_of_uint8_channels_first(shape):
+    """Tiny, huge and extreme-aspect images all map to contiguous uint8 [3, 320, 320]."""
     rgb = np.random.default_rng(0).integers(0, 256, size=shape, dtype=np.uint8)
     x = to_model_input(rgb)
     assert x.shape == (3, 320, 320)
-    assert x.dtype == np.float32
-    assert x.min() >= 0.0 and x.max() <= 1.0
+    assert x.dtype == np.uint8
+    assert x.flags["C_CONTIGUOUS"]
+
+
+def test_pixels_pass_unscaled_channels_first():
+    """The input is the resized image's own 0..255 values, transposed to [3, 320, 320]."""
+    rgb = np.random.default_rng(1).integers(0, 256, size=(320, 320, 3), dtype=np.uint8)
+    assert np.array_equal(to_model_input(rgb), rgb.transpose(2, 0, 1))
 
 
 def test_channels_stay_in_rgb_order():
-    """A pure red image gives channel 0 = 1 and channels 1, 2 = 0."""
+    """A pure red image gives channel 0 = 255 and channels 1, 2 = 0."""
     rgb = np.zeros((50, 70, 3), dtype=np.uint8)
     rgb[..., 0] = 255
     x = to_model_input(rgb)
-    assert np.allclose(x[0], 1.0) and np.allclose(x[1:], 0.0)
+    assert (x[0] == 255).all() and (x[1:] == 0).all()
 
 
 def test_aspect_is_stretched_so_regions_keep_relative_position():
@@ -52,12 +58,14 @@ def test_non_rgb_uint8_arrays_are_rejected(bad):
 
 
 def test_stack_builds_a_batch_and_rejects_wrong_items():
-    """stack() gives [N, 3, 320, 320]; an empty batch or a wrong shape is an error."""
+    """stack() gives uint8 [N, 3, 320, 320]; an empty batch, a wrong shape or dtype is an error."""
     items = [to_model_input(np.full((30, 40, 3), v, np.uint8)) for v in (0, 255)]
     batch = stack(items)
-    assert batch.shape == (2, 3, 320, 320) and batch.dtype == np.float32
-    assert batch[0].max() == 0.0 and batch[1].min() == 1.0
+    assert batch.shape == (2, 3, 320, 320) and batch.dtype == np.uint8 and batch.flags["C_CONTIGUOUS"]
+    assert batch[0].max() == 0 and batch[1].min() == 255
     with pytest.raises(PreprocessError):
         stack([])
     with pytest.raises(PreprocessError):
-        stack([np.zeros((3, 10, 10), np.float32)])
+        stack([np.zeros((3, 10, 10), np.uint8)])
+    with pytest.raises(PreprocessError, match="uint8"):
+        stack([np.zeros((3, 320, 320), np.float32)])

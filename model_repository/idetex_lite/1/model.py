@@ -40,6 +40,7 @@ class TritonPythonModel:
         validate_signature(
             [(i.name, i.shape) for i in self.session.get_inputs()],
             [(o.name, o.shape) for o in self.session.get_outputs()],
+            input_type=self.session.get_inputs()[0].type,
         )
 
     def execute(self, requests: list[Any]) -> list[Any]:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.stack import RunningStack, rss_mib, running_stack
+from bench.stack import CpuMeter, RunningStack, rss_mib, running_stack
 from service.adapters.inference import TritonGrpcInference
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
@@ -68,7 +68,7 @@ def jpeg_variant(image: Image.Image, n: int) -> bytes:
     return buf.getvalue()
 
 
-def raw_triton(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, float]:
+def raw_triton(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, Any]:
     inference = TritonGrpcInference(stack.triton_grpc_url, model_name=MODEL_NAME, model_version=MODEL_VERSION)
     tensors = [to_model_input(np.asarray(im))[None] for im in images]
     for t in tensors:  # warm-up
@@ -100,7 +100,7 @@ def _done_jobs(db: Path, job_ids: list[str]) -> dict[str, tuple[float, float]]:
     return {jid: (_parse_ts(c), _parse_ts(r)) for jid, c, r in rows}
 
 
-def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: str) -> dict[str, float]:
+def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: str) -> dict[str, Any]:
     payloads = [jpeg_variant(images[i % len(images)], i) for i in range(n)]
     job_ids: list[str] = [""] * n
 
@@ -180,9 +180,13 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
         pairs: list[dict[str, Any]] = []
         for r in range(rounds):
             print(f"round {r + 1}/{rounds}: raw Triton ...", file=sys.stderr)
+            meter = CpuMeter(stack)
             raw = raw_triton(stack, images, n)
+            raw["cpu_ms_per_image"] = meter.per_image_ms(n)
             print(f"round {r + 1}/{rounds}: pipeline (async) ...", file=sys.stderr)
+            meter = CpuMeter(stack)
             pipe = pipeline_async(stack, images, n, f"async{r}")
+            pipe["cpu_ms_per_image"] = meter.per_image_ms(n)
             pairs.append({"raw": raw, "pipeline": pipe, "ratio": pipe["throughput"] / raw["throughput"]})
         print("raw Triton, 4 requests in flight ...", file=sys.stderr)
         raw_busy = raw_triton_concurrent(stack, images, n, streams=4)
@@ -242,6 +246,16 @@ def markdown(r: dict[str, Any]) -> str:
         f"**{r['ratio_throughput_pipeline_vs_raw']:.2f}x**; pipeline / raw with "
         f"{busy['streams']} in flight: {r['ratio_pipeline_vs_raw_4_in_flight']:.2f}x; "
         f"sync p95 - raw p95: **{r['sync_p95_minus_raw_p95_ms']:+.0f} ms**",
+    ]
+    cpu_raw, cpu_pipe = r["raw_triton"]["cpu_ms_per_image"], r["pipeline_async"]["cpu_ms_per_image"]
+    roles = sorted(set(cpu_raw) | set(cpu_pipe), key=lambda k: (k == "total", k))
+    lines += [
+        "",
+        "CPU ms per image by process (median round; the raw Triton client is the bench, not counted):",
+        "",
+        "| process | raw Triton | pipeline |",
+        "|---|---|---|",
+        *(f"| {k} | {cpu_raw.get(k, 0.0):.1f} | {cpu_pipe.get(k, 0.0):.1f} |" for k in roles),
     ]
     if r["worker_rss_mib_after"] is not None:
         lines.append(

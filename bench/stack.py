@@ -82,6 +82,55 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds each live pid has used so far (/proc/<pid>/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def process_role(pid: int, stack_pid: int, celery_main: int | None) -> str:
+    """What a stack process is, for the CPU accounting: api, celery-main, celery-pool, tritonserver,
+    triton-stub, or other."""
+    cmd = _cmdline(pid)
+    if pid == stack_pid:
+        return "api"  # `idetex serve` serves gRPC itself and supervises the rest
+    if "triton_python_backend_stub" in cmd:
+        return "triton-stub"
+    if "tritonserver" in cmd:
+        return "tritonserver"
+    if "celery" in cmd:
+        return "celery-main" if pid == celery_main else "celery-pool"
+    return "other"
+
+
+class CpuMeter:
+    """CPU milliseconds per image by process role over a measured stretch of work."""
+
+    def __init__(self, stack: RunningStack) -> None:
+        self.stack = stack
+        pids = [stack.proc.pid, *descendants(stack.proc.pid)]
+        celery = [p for p in pids if "celery" in _cmdline(p)]
+        # the Celery main process is the one whose children are the pool processes
+        main = next((p for p in celery if set(descendants(p)) & set(celery)), None)
+        self.roles = {p: process_role(p, stack.proc.pid, main) for p in pids}
+        self.start = cpu_seconds(pids)
+
+    def per_image_ms(self, images: int) -> dict[str, float]:
+        end = cpu_seconds(list(self.roles))
+        out: dict[str, float] = {}
+        for pid, role in self.roles.items():
+            if pid in end and pid in self.start:
+                out[role] = out.get(role, 0.0) + (end[pid] - self.start[pid]) * 1000 / images
+        out = {k: round(v, 1) for k, v in sorted(out.items())}
+        out["total"] = round(sum(out.values()), 1)
+        return out
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]

@@ -143,3 +143,17 @@ def test_hand_off_pixels_large_enough_are_used_as_they_are(tmp_path):
     deps = make_deps(tmp_path, TopLeftUnderexposure(), pixels=OneHandoff("job-1", handed))
     outcome = pipeline.run(deps, pipeline.JobSpec("job-1", "m", "file:///nonexistent/original", "default"))
     assert annotated_size(deps, outcome) == (1008, 756)
+
+
+def test_the_measuring_helper_thread_runs_at_lower_priority_than_the_caller():
+    """The helper thread (measurements, annotation canvas) is niced so inference gets the cores
+    first; the calling thread keeps its own priority."""
+    import os
+    import threading
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    helper = pipeline._background().submit(nice).result()
+    assert helper >= pipeline.HELPER_NICE
+    assert helper > nice()

@@ -46,7 +46,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.load import REDIS_URL, LoadState, account, drive, fresh_pg_database, pct, with_comment
-from bench.stack import RunningStack, descendants, running_stack
+from bench.stack import RunningStack, descendants, publish, running_stack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 
@@ -296,10 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory(prefix="idetex-chaos-") as tmp:
         result = run(args, Path(tmp))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
-    print(f"\nJSON: {args.out}")
+    publish(result, args.out, markdown(result))
     a = result["accounting"]
     hung = sum(f["hung_sync_calls"] for f in result["faults"].values())
     never = [n for n, f in result["faults"].items() if f["recovered_after_s"] is None]

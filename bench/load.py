@@ -43,7 +43,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import create_engine, text
 
-from bench.stack import running_stack
+from bench.stack import publish, running_stack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
 from service.handlers import RETRYABLE_CODES
@@ -406,10 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(f"var/bench/load-{args.backend}.json")
     with tempfile.TemporaryDirectory(prefix="idetex-load-") as tmp:
         result = run(args, Path(tmp))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
-    print(f"\nJSON: {out}")
+    publish(result, out, markdown(result))
     a = result["accounting"]
     return 0 if a["lost"] == 0 and a["duplicated"] == 0 else 1
 

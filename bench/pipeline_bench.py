@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sqlite3
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.stack import CpuMeter, RunningStack, rss_mib, running_stack
+from bench.stack import CpuMeter, RunningStack, publish, rss_mib, running_stack
 from service.adapters.inference import TritonGrpcInference
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb
@@ -279,10 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="idetex-bench-") as tmp:
         result = run(args.images, args.rounds, args.rss_images, Path(tmp), args.workers)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
-    print(f"\nJSON: {args.out}")
+    publish(result, args.out, markdown(result))
     return 0
 
 

@@ -7,6 +7,7 @@ worker on the embedded broker and the gRPC API, with free ports so runs never co
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -209,3 +211,11 @@ def running_stack(
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+
+
+def publish(result: dict[str, Any], out: Path, table: str) -> None:
+    """Write a bench's result as JSON to `out` and print its markdown table and where the JSON is."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table)
+    print(f"\nJSON: {out}")

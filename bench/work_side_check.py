@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench.stack import publish
 from service.domain.imaging import DecodedImage, decode_image
 from service.domain.report import measure_image
 from service.domain.taxonomy import DISTORTIONS
@@ -218,10 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("var/bench/work_side.json"))
     args = parser.parse_args(argv)
     result = run(args.eval_dir, args.sources, args.work_side)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(markdown(result))
-    print(f"\nJSON: {args.out}")
+    publish(result, args.out, markdown(result))
     return 0
 
 

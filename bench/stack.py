@@ -54,10 +54,10 @@ class RunningStack:
 
     def pids(self, needle: str) -> list[int]:
         """The stack's live descendants whose command line contains `needle`."""
-        return [p for p in descendants(self.proc.pid) if needle in _cmdline(p)]
+        return [p for p in descendants(self.proc.pid) if needle in cmdline(p)]
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -98,7 +98,7 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
 def process_role(pid: int, stack_pid: int, celery_main: int | None) -> str:
     """What a stack process is, for the CPU accounting: api, celery-main, celery-pool, tritonserver,
     triton-stub, or other."""
-    cmd = _cmdline(pid)
+    cmd = cmdline(pid)
     if pid == stack_pid:
         return "api"  # `idetex serve` serves gRPC itself and supervises the rest
     if "triton_python_backend_stub" in cmd:
@@ -116,7 +116,7 @@ class CpuMeter:
     def __init__(self, stack: RunningStack) -> None:
         self.stack = stack
         pids = [stack.proc.pid, *descendants(stack.proc.pid)]
-        celery = [p for p in pids if "celery" in _cmdline(p)]
+        celery = [p for p in pids if "celery" in cmdline(p)]
         # the Celery main process is the one whose children are the pool processes
         main = next((p for p in celery if set(descendants(p)) & set(celery)), None)
         self.roles = {p: process_role(p, stack.proc.pid, main) for p in pids}

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from bench.stack import cpu_seconds, process_role
+from bench.stack import cmdline, cpu_seconds, process_role
 
 
 def test_cpu_seconds_grow_with_work_done():
@@ -30,6 +30,9 @@ def test_roles_come_from_the_command_line():
     """The stack's own pid is the API; other processes are named by what they run."""
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)", "celery"])
     try:
+        deadline = time.monotonic() + 5
+        while not cmdline(sleeper.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)  # /proc/<pid>/cmdline reads empty while the child is still in exec
         assert process_role(os.getpid(), os.getpid(), None) == "api"
         assert process_role(sleeper.pid, os.getpid(), sleeper.pid) == "celery-main"
         assert process_role(sleeper.pid, os.getpid(), None) == "celery-pool"

@@ -20,7 +20,7 @@ from service.domain.errors import BadImage, ImageTooLarge
 from service.domain.imaging import DecodedImage, decode_image
 from service.domain.prediction import Prediction
 from service.iqa.postprocess import postprocess
-from service.iqa.preprocess import to_model_input
+from service.iqa.preprocess import stack, to_model_input
 
 FIELDS = ("original", "processed")
 
@@ -47,7 +47,7 @@ def decode_as(deps: Deps, data: bytes, field: str) -> DecodedImage:
 
 def predict_pair(deps: Deps, first: DecodedImage, second: DecodedImage) -> tuple[Prediction, Prediction]:
     """The model's findings for both images in one batch; boxes in each image's own frame."""
-    batch = np.stack([to_model_input(first.rgb), to_model_input(second.rgb)])
+    batch = stack([to_model_input(first.rgb), to_model_input(second.rgb)])
     outputs = deps.inference.infer(batch)
     predictions = []
     for i, image in enumerate((first, second)):

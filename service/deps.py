@@ -15,6 +15,7 @@ from service.adapters.unit_of_work import UnitOfWork
 from service.adapters.vision import LocalSceneAnalyzer
 from service.adapters.vlm import NoVisionLanguageModel, VisionLanguageModel
 from service.adapters.webhook import WebhookSender
+from service.domain.aspects import ASPECT_SIDE
 from service.domain.imaging import ImageLimits
 from service.domain.scene import SceneAnalyzer
 
@@ -41,8 +42,9 @@ class Deps:
     broker_ready: Callable[[], bool] = lambda: True
     postprocess_params: Any = None
     poll_interval_s: float = 0.02
-    # long side a large JPEG decodes to for a job with no scene analysis (service.pipeline.decode_side)
-    work_side: int = 512
+    # long side a large JPEG decodes to for a job with no scene analysis (service.pipeline.decode_side):
+    # the aspect scores' grey copy, the largest thing such a job measures
+    work_side: int = ASPECT_SIDE
     max_attempts: int = 8
     pixels: PixelHandoff = field(default_factory=NoHandoff)
     timeout_errors: tuple[type[BaseException], ...] = ()

@@ -60,9 +60,9 @@ def embedded_triton(log_path: Path | None = None, timeout_s: float = 300.0) -> I
 def predict_batch(inference: Any, images: Sequence[DecodedImage], params: Any = None) -> list[Prediction]:
     """One Triton call for the batch; one Prediction per image in its original frame."""
     from service.iqa.postprocess import postprocess
-    from service.iqa.preprocess import to_model_input
+    from service.iqa.preprocess import stack, to_model_input
 
-    batch = np.stack([to_model_input(im.rgb) for im in images])
+    batch = stack([to_model_input(im.rgb) for im in images])
     outputs = inference.infer(batch)
     predictions = []
     for i, im in enumerate(images):

@@ -6,15 +6,15 @@ Starts the stack the way `make run` does (`idetex serve`: Triton from the wheel,
 Celery worker (2 processes, serve's default), the gRPC API, SQLite + embedded broker),
 then on the same 1024 px photos:
 
-1. `--rounds` alternating pairs of
+1. `--rounds` rounds, each of
    - raw Triton: tritonclient straight to the model (pre-processed tensor, batch 1, one at a time);
    - pipeline, async: the images sent with async Validate by 4 concurrent clients; throughput =
      images / (last report stored - first job created); per-job latency = report stored - job created.
-   This machine kind's speed drifts by tens of percent over minutes, so each ratio is taken
-   within one pair and the median pair is reported;
+   - raw Triton one at a time again, then sync Validate one at a time: client-side p50/p95.
+   This machine kind's speed drifts by tens of percent over minutes, so each ratio and each
+   sync - raw difference is taken within one round and the median round is reported;
 2. raw Triton with 4 requests in flight (the server kept busy), for comparison;
-3. raw Triton one at a time again, then sync Validate one at a time: client-side p50/p95;
-4. worker RSS after `--rss-images` async images (Celery main + pool processes).
+3. worker RSS after `--rss-images` async images (Celery main + pool processes).
 
 Every request carries distinct bytes (a JPEG comment), so idempotency never skips inference.
 """
@@ -67,9 +67,14 @@ def jpeg_variant(image: Image.Image, n: int) -> bytes:
     return buf.getvalue()
 
 
+def model_inputs(images: list[Image.Image]) -> list[np.ndarray]:
+    """Each photo pre-processed once, as a batch of one: what raw Triton is sent."""
+    return [to_model_input(np.asarray(im))[None] for im in images]
+
+
 def raw_triton(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, Any]:
     inference = TritonGrpcInference(stack.triton_grpc_url, model_name=MODEL_NAME, model_version=MODEL_VERSION)
-    tensors = [to_model_input(np.asarray(im))[None] for im in images]
+    tensors = model_inputs(images)
     for t in tensors:  # warm-up
         inference.infer(t)
     latencies = []
@@ -151,7 +156,7 @@ def raw_triton_concurrent(
 ) -> dict[str, float]:
     """Raw Triton with `streams` requests in flight (the dynamic batcher may join them): the
     server's throughput when something keeps it busy, for comparison with the pipeline."""
-    tensors = [to_model_input(np.asarray(im))[None] for im in images]
+    tensors = model_inputs(images)
 
     def one_stream(k: int) -> None:
         inference = TritonGrpcInference(
@@ -168,9 +173,9 @@ def raw_triton_concurrent(
 
 
 def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> dict[str, Any]:
-    """`rounds` alternating (raw Triton, async pipeline) pairs of `n` images each: this machine's
-    speed drifts by tens of percent over minutes, so each ratio is taken within one pair and the
-    median pair ratio is the result."""
+    """`rounds` rounds of (raw Triton, async pipeline, raw Triton, sync Validate), `n` images each:
+    this machine's speed drifts by tens of percent over minutes, so each ratio and each sync - raw
+    difference is taken within one round and the median round is the result."""
     images = base_images()
     with running_stack(workdir, workers=workers) as stack:
         print("warm-up ...", file=sys.stderr)
@@ -186,12 +191,21 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
             meter = CpuMeter(stack)
             pipe = pipeline_async(stack, images, n, f"async{r}")
             pipe["cpu_ms_per_image"] = meter.per_image_ms(n)
-            pairs.append({"raw": raw, "pipeline": pipe, "ratio": pipe["throughput"] / raw["throughput"]})
+            print(f"round {r + 1}/{rounds}: raw Triton and sync Validate, one at a time ...", file=sys.stderr)
+            raw_one = raw_triton(stack, images, n)
+            sync = pipeline_sync(stack, images, n)
+            pairs.append(
+                {
+                    "raw": raw,
+                    "pipeline": pipe,
+                    "ratio": pipe["throughput"] / raw["throughput"],
+                    "raw_before_sync": raw_one,
+                    "sync": sync,
+                    "sync_p95_minus_raw_p95_ms": sync["p95_ms"] - raw_one["p95_ms"],
+                }
+            )
         print("raw Triton, 4 requests in flight ...", file=sys.stderr)
         raw_busy = raw_triton_concurrent(stack, images, n, streams=4)
-        print("raw Triton and sync Validate, one at a time ...", file=sys.stderr)
-        raw_sync = raw_triton(stack, images, n)
-        sync = pipeline_sync(stack, images, n)
         rss_before = rss_mib(stack.worker_pids())
         rss = None
         if rss_images:
@@ -199,16 +213,17 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
             pipeline_async(stack, images, rss_images, "rss")
             rss = rss_mib(stack.worker_pids())
     median = sorted(pairs, key=lambda p: float(p["ratio"]))[len(pairs) // 2]
+    median_sync = sorted(pairs, key=lambda p: float(p["sync_p95_minus_raw_p95_ms"]))[len(pairs) // 2]
     return {
         "rounds": pairs,
         "raw_triton": median["raw"],
         "pipeline_async": median["pipeline"],
         "raw_triton_4_in_flight": raw_busy,
-        "raw_triton_before_sync": raw_sync,
-        "sync_validate": sync,
+        "raw_triton_before_sync": median_sync["raw_before_sync"],
+        "sync_validate": median_sync["sync"],
         "ratio_throughput_pipeline_vs_raw": median["ratio"],
         "ratio_pipeline_vs_raw_4_in_flight": median["pipeline"]["throughput"] / raw_busy["throughput"],
-        "sync_p95_minus_raw_p95_ms": sync["p95_ms"] - raw_sync["p95_ms"],
+        "sync_p95_minus_raw_p95_ms": median_sync["sync_p95_minus_raw_p95_ms"],
         "worker_rss_mib_start": rss_before,
         "worker_rss_mib_after": rss,
         "rss_images": rss_images,
@@ -226,14 +241,21 @@ def _row(label: str, d: dict[str, float], latency: bool = True, rate: bool = Tru
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = ["| round | raw Triton images/s | pipeline images/s | ratio |", "|---|---|---|---|"]
+    lines = [
+        "| round | raw Triton images/s | pipeline images/s | ratio | raw p95 ms | sync p95 ms | sync - raw |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, p in enumerate(r["rounds"], 1):
         raw_rate, pipe_rate = p["raw"]["throughput"], p["pipeline"]["throughput"]
-        lines.append(f"| {i} | {raw_rate:.1f} | {pipe_rate:.1f} | {p['ratio']:.2f} |")
+        raw95, sync95 = p["raw_before_sync"]["p95_ms"], p["sync"]["p95_ms"]
+        lines.append(
+            f"| {i} | {raw_rate:.1f} | {pipe_rate:.1f} | {p['ratio']:.2f} | {raw95:.0f} | {sync95:.0f} "
+            f"| {p['sync_p95_minus_raw_p95_ms']:+.0f} |"
+        )
     busy = r["raw_triton_4_in_flight"]
     lines += [
         "",
-        "| path (median round; sync: its own pass) | images | images/s | p50 ms | p95 ms |",
+        "| path (median round) | images | images/s | p50 ms | p95 ms |",
         "|---|---|---|---|---|",
         _row("raw Triton (tritonclient gRPC, batch 1, one at a time)", r["raw_triton"]),
         _row("pipeline: async Validate -> report stored", r["pipeline_async"]),
@@ -244,7 +266,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"pipeline / raw throughput (median of {len(r['rounds'])} rounds): "
         f"**{r['ratio_throughput_pipeline_vs_raw']:.2f}x**; pipeline / raw with "
         f"{busy['streams']} in flight: {r['ratio_pipeline_vs_raw_4_in_flight']:.2f}x; "
-        f"sync p95 - raw p95: **{r['sync_p95_minus_raw_p95_ms']:+.0f} ms**",
+        f"sync p95 - raw p95 (median round): **{r['sync_p95_minus_raw_p95_ms']:+.0f} ms**",
     ]
     cpu_raw, cpu_pipe = r["raw_triton"]["cpu_ms_per_image"], r["pipeline_async"]["cpu_ms_per_image"]
     roles = sorted(set(cpu_raw) | set(cpu_pipe), key=lambda k: (k == "total", k))

@@ -64,16 +64,21 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: [state, ppid, ...] (index 11, 12: utime, stime).
+    OSError when the process is gone."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def descendants(pid: int) -> list[int]:
     """All live descendants of `pid`, read from /proc."""
     parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat_fields(int(entry.name))[1])
             except OSError:
                 continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     found: list[int] = []
     frontier = [pid]
     while frontier:
@@ -90,7 +95,7 @@ def cpu_seconds(pids: list[int]) -> dict[int, float]:
     out: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = stat_fields(pid)
             out[pid] = (int(fields[11]) + int(fields[12])) / ticks
     return out
 
@@ -114,7 +119,6 @@ class CpuMeter:
     """CPU milliseconds per image by process role over a measured stretch of work."""
 
     def __init__(self, stack: RunningStack) -> None:
-        self.stack = stack
         pids = [stack.proc.pid, *descendants(stack.proc.pid)]
         celery = [p for p in pids if "celery" in cmdline(p)]
         # the Celery main process is the one whose children are the pool processes
@@ -135,7 +139,7 @@ class CpuMeter:
 
 def alive(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = stat_fields(pid)[0]
     except OSError:
         return False
     return state != "Z"

@@ -49,6 +49,19 @@ def test_measures_of_a_large_image_match_the_full_image():
     assert abs(stats.colourfulness - colourfulness) <= 0.01 * colourfulness
 
 
+def test_measures_of_an_unsampled_image_equal_the_plain_formulas():
+    """Under the budget every pixel counts: brightness, contrast and colourfulness equal the plain
+    float64 formulas (to the two decimals kept), also for a view that is not contiguous."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, size=(241, 333, 3), dtype=np.uint8)
+    for image in (rgb, rgb[::-1, 7:]):
+        stats = measure(image)
+        brightness, contrast, colourfulness = _full_stats(image)
+        assert stats.brightness == pytest.approx(brightness, abs=0.006)
+        assert stats.contrast == pytest.approx(contrast, abs=0.006)
+        assert stats.colourfulness == pytest.approx(colourfulness, abs=0.006)
+
+
 def test_product_box_of_a_large_image_is_in_the_full_frame():
     """The box found on the sample is scaled back to the original's pixels (within one step)."""
     rgb = f.product_on_white(2001, 1501, 0.5)

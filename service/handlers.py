@@ -299,6 +299,14 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
         if job.status == "DONE":  # a redelivered copy finished first
             return "DONE"
         report = outcome.report
+        job.status, job.error_code, job.error_message = "DONE", None, None
+        job.model_version = outcome.model_version
+        with uow.repo.no_autoflush():  # the endpoints query does not depend on the changes above
+            enqueue_webhook(uow, job)
+        try:  # the helper thread has been drawing and storing the annotated copy meanwhile
+            job.annotated_uri = outcome.annotated_uri
+        except Exception as exc:
+            raise AnnotationFailed(f"annotated image: {type(exc).__name__}: {exc}") from exc
         uow.repo.add(
             ReportRow(
                 job_id=job.id,
@@ -310,22 +318,23 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
                 body=report.to_json(),
             )
         )
-        uow.repo.flush()  # the report row first: distortions reference it
-        uow.repo.add(*pipeline.distortion_rows(job.id, report))
-        job.status, job.error_code, job.error_message = "DONE", None, None
-        job.model_version = outcome.model_version
-        enqueue_webhook(uow, job)
-        try:  # last: waits for the helper thread to store the annotated copy
-            job.annotated_uri = outcome.annotated_uri
-        except Exception as exc:
-            raise AnnotationFailed(f"annotated image: {type(exc).__name__}: {exc}") from exc
         try:
+            uow.repo.flush()  # the job's update and the report row first: distortions reference it
+            uow.repo.add(*pipeline.distortion_rows(job.id, report))
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
-            return "DONE"
+            uow.rollback()
+            if _report_stored(deps, job_id):
+                return "DONE"
+            raise
         except PublishFailed as exc:
             log.error("job %s done, but its webhook could not be queued: %s", job_id, exc)
     return "DONE"
+
+
+def _report_stored(deps: Deps, job_id: str) -> bool:
+    with deps.uow() as uow:
+        return uow.repo.report(job_id) is not None
 
 
 def _mark_failed(deps: Deps, job_id: str, code: str, message: str) -> Status:

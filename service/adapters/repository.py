@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.adapters.db import (
@@ -37,6 +39,11 @@ class ListFilter:
 Cursor = tuple[dt.datetime, str]  # (created_at, job id) of the last row on the previous page
 
 
+class Conflict(Exception):
+    """A flush or commit broke a unique constraint or a foreign key (for example a concurrent
+    idempotency key, or a report row another worker stored first)."""
+
+
 class Repository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -45,7 +52,15 @@ class Repository:
         self.session.add_all(rows)
 
     def flush(self) -> None:
-        self.session.flush()
+        """Send the pending changes now; Conflict when one breaks a unique or foreign key."""
+        try:
+            self.session.flush()
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    def no_autoflush(self) -> AbstractContextManager[Session]:
+        """Queries inside the block do not flush pending changes first (they do not depend on them)."""
+        return self.session.no_autoflush
 
     def ping(self) -> None:
         self.session.execute(text("SELECT 1"))

@@ -21,14 +21,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.adapters.publisher import TaskMessage, TaskPublisher
-from service.adapters.repository import Repository
+from service.adapters.repository import Conflict, Repository
 from service.domain.errors import StorageUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class Conflict(Exception):
-    """The commit broke a unique constraint (for example a concurrent idempotency key)."""
 
 
 class PublishFailed(Exception):

@@ -16,11 +16,11 @@ from sqlalchemy import update
 
 from service import handlers
 from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
-from service.adapters.db import ApiKey, DistortionRow, Job, make_engine, migrate
+from service.adapters.db import ApiKey, DistortionRow, Job, ReportRow, make_engine, migrate
 from service.adapters.inference import Inference
 from service.adapters.pixels import FileHandoff
 from service.adapters.publisher import PROCESS_IMAGE, InMemoryPublisher, TaskMessage
-from service.adapters.unit_of_work import sql_unit_of_work_factory
+from service.adapters.unit_of_work import Conflict, sql_unit_of_work_factory
 from service.adapters.webhook import DeliveryResult, WebhookSender
 from service.domain.errors import (
     BadImage,
@@ -318,6 +318,64 @@ def test_redelivery_of_a_finished_job_does_nothing(env, merchant):
     run_queued(deps, publisher)
     assert handlers.process_job(deps, job_id) == "DONE"
     assert inference.calls == 1
+
+
+def test_a_copy_whose_report_another_worker_stored_meanwhile_ends_done_with_one_report(
+    env, merchant, monkeypatch
+):
+    """Two deliveries of one job race: the one that finds the report row taken returns DONE and
+    rolls back, leaving the winner's report as the only one."""
+    deps, publisher, _, _ = env
+    job_id = submit(deps, merchant).job_id
+    original = handlers.enqueue_webhook
+
+    def winner_first(uow, job):  # runs after this copy read the job as RUNNING
+        with deps.uow() as other:
+            row = other.repo.job(job_id)
+            row.status = "DONE"
+            other.repo.add(
+                ReportRow(
+                    job_id=job_id,
+                    merchant_id=merchant,
+                    product_id="",
+                    grade="good",
+                    verdict="accept",
+                    score=4.0,
+                    body="{}",
+                )
+            )
+            other.commit()
+        original(uow, job)
+
+    monkeypatch.setattr(handlers, "enqueue_webhook", winner_first)
+    assert run_queued(deps, publisher) == ["DONE"]
+    with deps.uow() as uow:
+        assert uow.repo.report(job_id).body == "{}"  # the winner's
+        assert uow.repo.distortions(job_id) == []
+
+
+def test_a_constraint_broken_for_another_reason_is_not_taken_for_a_finished_job(env, merchant, monkeypatch):
+    """Only a report row stored by another worker means DONE: any other broken constraint at the
+    store raises, and nothing of the job's report is kept."""
+    deps, publisher, _, _ = env
+    job_id = submit(deps, merchant).job_id
+    orphan = DistortionRow(
+        job_id="no-such-report",
+        type="Noise",
+        severity="slight",
+        x1=0,
+        y1=0,
+        x2=1,
+        y2=1,
+        confidence=0.5,
+        key=False,
+    )
+    monkeypatch.setattr(handlers.pipeline, "distortion_rows", lambda *_: [orphan])
+    with pytest.raises(Conflict):
+        run_queued(deps, publisher)
+    with deps.uow() as uow:
+        assert uow.repo.report(job_id) is None
+        assert uow.repo.job(job_id).status == "RUNNING"  # the stale-job sweeper queues it again
 
 
 def test_jobs_are_not_found_for_other_merchants(env, merchant):

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +146,8 @@ class Container:
 
     # commands
     def submit(self, cmd: handlers.SubmitImage) -> handlers.SubmitResult:
-        return handlers.submit(self.deps, cmd)
+        result = handlers.submit(self.deps, cmd)
+        return result if result.view is None else replace(result, view=self.links.add(result.view))
 
     def process_job(self, job_id: str, final_attempt: bool = False) -> str:
         status = handlers.process_job(self.deps, job_id, final_attempt)  # binds log ids; a task ends them

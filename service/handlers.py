@@ -91,6 +91,8 @@ class SubmitResult:
     job_id: str
     status: Status
     deduplicated: bool
+    # the new job as committed (PENDING, no report): an async reply needs no second read
+    view: JobView | None = None
 
 
 # ------------------------------------------------------------------ submit
@@ -152,7 +154,7 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
         except PublishFailed as exc:
             _mark_failed(deps, job.id, "BROKER_UNAVAILABLE", str(exc))
             raise InferenceUnavailable(f"the task queue is unavailable: {exc}") from exc
-        return SubmitResult(job.id, "PENDING", False)
+        return SubmitResult(job.id, "PENDING", False, view=job_view(job, None))
 
 
 def _input_bytes(deps: Deps, cmd: SubmitImage) -> bytes:

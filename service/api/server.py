@@ -384,7 +384,9 @@ class ValidationServicer(pb_grpc.ValidationServiceServicer):
         )
         result = self._backend.submit(command)
         logs.bind(job_id=result.job_id)
-        if mode == "async" or result.status in FINISHED:
+        if mode == "async" and result.view is not None:  # a new job, as it was committed
+            view = result.view
+        elif mode == "async" or result.status in FINISHED:
             view = self._backend.get_job(merchant_id, result.job_id)
         else:
             view = self._wait(context, merchant_id, result.job_id)

@@ -139,7 +139,8 @@ def _option_types(options: Sequence[str]) -> list[str | None]:
 
 
 _TYPE_WORDS: tuple[tuple[str, str], ...] = tuple(
-    (n.lower(), n) for n in sorted(DISTORTIONS, key=len, reverse=True)  # longest first
+    (n.lower(), n)
+    for n in sorted(DISTORTIONS, key=len, reverse=True)  # longest first
 )
 
 

@@ -150,6 +150,16 @@ def test_submit_creates_a_pending_job_and_queues_it_after_commit(env, merchant):
     assert deps.blobs.get(view.original_uri) == photo()
 
 
+def test_a_new_jobs_view_from_submit_is_what_a_read_returns(env, merchant):
+    """The async reply is built from the committed row without reading it again: same view."""
+    deps, *_ = env
+    result = submit(deps, merchant, product_id="sku-1")
+    assert result.view is not None
+    assert result.view == handlers.get_job(deps, merchant, result.job_id)
+    assert result.view.status == "PENDING" and result.view.report is None
+    assert submit(deps, merchant, product_id="sku-1").view is None  # a repeat is read as it stands
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [(b"", "EMPTY"), (random_bytes(), "NOT_AN_IMAGE"), (truncated_jpeg(), "TRUNCATED")],

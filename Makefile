@@ -69,6 +69,7 @@ fuzz: $(VENV)/.dev $(PB2) ## fuzz the image decoder and the MLLM-output parser, 
 bench: $(VENV)/.dev $(PB2) ## benchmarks: raw Triton vs pipeline (numbers for docs/benchmarks.md)
 	$(BIN)/python -m bench.triton_bench
 	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.sync_breakdown
 	$(BIN)/python -m bench.audit_bench
 
 load: $(VENV)/.dev $(PB2) ## 10,000 Validate calls from 50 clients, embedded then PostgreSQL + Redis (docs/reliability.md)

@@ -228,27 +228,18 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
     """
     claim_start = time.perf_counter()
     with deps.uow() as uow:
-        job = uow.repo.job(job_id)
-        if job is None:
-            log.warning("process_job: no job %s", job_id)
-            raise NotFound(f"no job {job_id}")
-        logs.bind(job_id=job.id, merchant_id=job.merchant_id)  # on this task's log lines
-        if job.status in TERMINAL:
-            return _status(job)
-        if job.attempts >= deps.max_attempts:  # redelivered again and again: a worker keeps dying on it
-            job.status, job.error_code = "FAILED", "TOO_MANY_ATTEMPTS"
-            job.error_message = f"gave up after {job.attempts} attempts"
-            enqueue_webhook(uow, job)
-            uow.commit()
-            return "FAILED"
-        job.status = "RUNNING"
-        job.attempts += 1
+        claimed = uow.repo.claim_job(job_id, deps.max_attempts)  # one statement in the usual case
+        if claimed is None:
+            return _unclaimable(deps, uow, job_id)
+        logs.bind(job_id=job_id, merchant_id=claimed.merchant_id)  # on this task's log lines
+        model_choice, overrides = uow.repo.merchant_settings(
+            claimed.merchant_id, get_profile(claimed.profile).name
+        )
         uow.commit()
-        merchant = uow.repo.merchant(job.merchant_id)
-        choice = deps.choose_model(merchant.model_choice if merchant else None, job.profile)
-        policy = uow.repo.merchant_policy(job.merchant_id, get_profile(job.profile).name)
-        overrides = dict(policy.overrides) if policy is not None else {}
-        spec = pipeline.JobSpec(job.id, job.merchant_id, job.original_uri, job.profile, choice, overrides)
+        choice = deps.choose_model(model_choice, claimed.profile)
+        spec = pipeline.JobSpec(
+            job_id, claimed.merchant_id, claimed.original_uri, claimed.profile, choice, overrides
+        )
     claim_ms = round((time.perf_counter() - claim_start) * 1000, 1)
     try:
         outcome = pipeline.run(deps, spec)
@@ -282,6 +273,26 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
     }
     log.info("job %s %s: %s", job_id, status, " ".join(f"{k} {v} ms" for k, v in stages.items()))
     return status
+
+
+def _unclaimable(deps: Deps, uow: UnitOfWork, job_id: str) -> Status:
+    """The job could not be claimed: missing (NotFound), finished (its status), or out of
+    attempts (FAILED now: a worker keeps dying on it)."""
+    job = uow.repo.job(job_id)
+    if job is None:
+        log.warning("process_job: no job %s", job_id)
+        raise NotFound(f"no job {job_id}")
+    logs.bind(job_id=job.id, merchant_id=job.merchant_id)
+    if job.status in TERMINAL:
+        return _status(job)
+    if job.attempts < deps.max_attempts:  # changed between the two statements: leave it as it is
+        log.warning("process_job: job %s could not be claimed (%s)", job_id, job.status)
+        return _status(job)
+    job.status, job.error_code = "FAILED", "TOO_MANY_ATTEMPTS"
+    job.error_message = f"gave up after {job.attempts} attempts"
+    enqueue_webhook(uow, job)
+    uow.commit()
+    return "FAILED"
 
 
 def fail_job(deps: Deps, job_id: str, code: str, message: str) -> Status:

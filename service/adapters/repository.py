@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +38,16 @@ class ListFilter:
 
 
 Cursor = tuple[dt.datetime, str]  # (created_at, job id) of the last row on the previous page
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job just marked RUNNING for one more attempt (Repository.claim_job)."""
+
+    id: str
+    merchant_id: str
+    profile: str
+    original_uri: str
 
 
 class Conflict(Exception):
@@ -83,6 +94,39 @@ class Repository:
         if job is None or (merchant_id is not None and job.merchant_id != merchant_id):
             return None
         return job
+
+    def claim_job(self, job_id: str, max_attempts: int) -> ClaimedJob | None:
+        """Mark a job that is neither finished nor out of attempts RUNNING with one more attempt,
+        in one statement, and return what processing it needs; None when the job is missing,
+        finished or out of attempts (the caller reads it to tell which)."""
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status.in_(("PENDING", "RUNNING")),
+                Job.attempts < max_attempts,
+            )
+            .values(status="RUNNING", attempts=Job.attempts + 1)
+            .returning(Job.merchant_id, Job.profile, Job.original_uri)
+            .execution_options(synchronize_session=False)
+        )
+        row = self.session.execute(stmt).first()
+        return None if row is None else ClaimedJob(job_id, row.merchant_id, row.profile, row.original_uri)
+
+    def merchant_settings(self, merchant_id: str, profile: str) -> tuple[str | None, dict[str, Any]]:
+        """The merchant's model choice and its overrides of `profile` ({} for none), in one query."""
+        stmt = (
+            select(Merchant.model_choice, MerchantPolicy.overrides)
+            .outerjoin(
+                MerchantPolicy,
+                and_(MerchantPolicy.merchant_id == Merchant.id, MerchantPolicy.profile == profile),
+            )
+            .where(Merchant.id == merchant_id)
+        )
+        row = self.session.execute(stmt).first()
+        if row is None:
+            return None, {}
+        return row.model_choice, dict(row.overrides or {})
 
     def job_status(self, job_id: str) -> str | None:
         return self.session.scalar(select(Job.status).where(Job.id == job_id))

@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from service.adapters.db import Base, Job, Merchant, ReportRow, make_engine, migrate
+from service.adapters.db import Base, Job, Merchant, MerchantPolicy, ReportRow, make_engine, migrate
 from service.adapters.publisher import InMemoryPublisher, TaskMessage, TaskPublisher
 from service.adapters.repository import ListFilter
 from service.adapters.unit_of_work import Conflict, PublishFailed, sql_unit_of_work_factory
@@ -222,3 +222,53 @@ def test_listing_filters_by_product_verdict_grade_and_time(uow, merchant_id):
         assert ids(window) == {j.id for j in jobs if j.created_at == start}
         _, report = u.repo.list_jobs(merchant_id, ListFilter(product_id="p0"), None, 1)[0]
         assert report is not None and report.body["grade"] == "x"
+
+
+def test_a_claim_marks_a_waiting_job_running_once_more_and_nothing_else(uow, merchant_id):
+    """PENDING or RUNNING with attempts left: RUNNING, one more attempt, what processing needs.
+    Finished, out of attempts or missing: no claim, the row untouched."""
+    waiting = new_job(merchant_id, original_uri="file:///w")
+    rerun = new_job(merchant_id, status="RUNNING", attempts=2)
+    done = new_job(merchant_id, status="DONE", attempts=1)
+    spent = new_job(merchant_id, attempts=3)
+    with uow() as u:
+        u.repo.add(waiting, rerun, done, spent)
+        u.commit()
+    with uow() as u:
+        claimed = u.repo.claim_job(waiting.id, max_attempts=3)
+        assert claimed is not None
+        assert (claimed.merchant_id, claimed.profile, claimed.original_uri) == (
+            merchant_id,
+            "default",
+            "file:///w",
+        )
+        assert u.repo.claim_job(rerun.id, max_attempts=3) is not None
+        assert u.repo.claim_job(done.id, max_attempts=3) is None
+        assert u.repo.claim_job(spent.id, max_attempts=3) is None
+        assert u.repo.claim_job(str(uuid.uuid4()), max_attempts=3) is None
+        u.commit()
+    with uow() as u:
+        rows = {j: u.repo.job(j) for j in (waiting.id, rerun.id, done.id, spent.id)}
+        assert [(r.status, r.attempts) for r in rows.values()] == [
+            ("RUNNING", 1),
+            ("RUNNING", 3),
+            ("DONE", 1),
+            ("PENDING", 3),
+        ]
+        assert rows[waiting.id].updated_at > waiting.updated_at  # the stale-job sweeper reads it
+
+
+def test_merchant_settings_are_the_model_choice_and_the_profiles_overrides(uow, merchant_id):
+    """One query: the merchant's model choice and its overrides of the asked profile only."""
+    with uow() as u:
+        assert u.repo.merchant_settings(merchant_id, "amazon_main") == (None, {})
+        u.repo.merchant(merchant_id).model_choice = "both"
+        u.repo.add(
+            MerchantPolicy(merchant_id=merchant_id, profile="amazon_main", overrides={"min_fill": 0.7}),
+            MerchantPolicy(merchant_id=merchant_id, profile="ebay", overrides={"min_side": 800}),
+        )
+        u.commit()
+    with uow() as u:
+        assert u.repo.merchant_settings(merchant_id, "amazon_main") == ("both", {"min_fill": 0.7})
+        assert u.repo.merchant_settings(merchant_id, "default") == ("both", {})
+        assert u.repo.merchant_settings(str(uuid.uuid4()), "default") == (None, {})

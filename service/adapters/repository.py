@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -48,6 +48,28 @@ class ClaimedJob:
     merchant_id: str
     profile: str
     original_uri: str
+
+
+# Built once (a statement's construction costs about as much as running it on SQLite), run
+# through the session's connection as Core statements: these two run for every job.
+_CLAIM = (
+    update(Job)
+    .where(
+        Job.id == bindparam("job_id"),
+        Job.status.in_(("PENDING", "RUNNING")),
+        Job.attempts < bindparam("max_attempts"),
+    )
+    .values(status="RUNNING", attempts=Job.attempts + 1)
+    .returning(Job.merchant_id, Job.profile, Job.original_uri)
+)
+_MERCHANT_SETTINGS = (
+    select(Merchant.model_choice, MerchantPolicy.overrides)
+    .outerjoin(
+        MerchantPolicy,
+        and_(MerchantPolicy.merchant_id == Merchant.id, MerchantPolicy.profile == bindparam("profile")),
+    )
+    .where(Merchant.id == bindparam("merchant_id"))
+)
 
 
 class Conflict(Exception):
@@ -99,31 +121,14 @@ class Repository:
         """Mark a job that is neither finished nor out of attempts RUNNING with one more attempt,
         in one statement, and return what processing it needs; None when the job is missing,
         finished or out of attempts (the caller reads it to tell which)."""
-        stmt = (
-            update(Job)
-            .where(
-                Job.id == job_id,
-                Job.status.in_(("PENDING", "RUNNING")),
-                Job.attempts < max_attempts,
-            )
-            .values(status="RUNNING", attempts=Job.attempts + 1)
-            .returning(Job.merchant_id, Job.profile, Job.original_uri)
-            .execution_options(synchronize_session=False)
-        )
-        row = self.session.execute(stmt).first()
+        params = {"job_id": job_id, "max_attempts": max_attempts}
+        row = self.session.connection().execute(_CLAIM, params).first()
         return None if row is None else ClaimedJob(job_id, row.merchant_id, row.profile, row.original_uri)
 
     def merchant_settings(self, merchant_id: str, profile: str) -> tuple[str | None, dict[str, Any]]:
         """The merchant's model choice and its overrides of `profile` ({} for none), in one query."""
-        stmt = (
-            select(Merchant.model_choice, MerchantPolicy.overrides)
-            .outerjoin(
-                MerchantPolicy,
-                and_(MerchantPolicy.merchant_id == Merchant.id, MerchantPolicy.profile == profile),
-            )
-            .where(Merchant.id == merchant_id)
-        )
-        row = self.session.execute(stmt).first()
+        params = {"merchant_id": merchant_id, "profile": profile}
+        row = self.session.connection().execute(_MERCHANT_SETTINGS, params).first()
         if row is None:
             return None, {}
         return row.model_choice, dict(row.overrides or {})

@@ -50,8 +50,9 @@ class ClaimedJob:
     original_uri: str
 
 
-# Built once (a statement's construction costs about as much as running it on SQLite), run
-# through the session's connection as Core statements: these two run for every job.
+# Statements that run for every call or job are built once (building one costs about as much
+# as running it on SQLite). The claim and the merchant's settings run as Core statements on the
+# session's connection (no entities needed); the others load entities.
 _CLAIM = (
     update(Job)
     .where(
@@ -69,6 +70,29 @@ _MERCHANT_SETTINGS = (
         and_(MerchantPolicy.merchant_id == Merchant.id, MerchantPolicy.profile == bindparam("profile")),
     )
     .where(Merchant.id == bindparam("merchant_id"))
+)
+
+
+_API_KEY_BY_PREFIX = select(ApiKey).where(ApiKey.prefix == bindparam("prefix"))
+_JOB_BY_KEY = select(Job).where(
+    Job.merchant_id == bindparam("merchant_id"), Job.idempotency_key == bindparam("key")
+)
+_REUSABLE_JOB = (
+    select(Job)
+    .where(
+        Job.merchant_id == bindparam("merchant_id"),
+        Job.image_sha256 == bindparam("sha256"),
+        Job.profile == bindparam("profile"),
+        Job.model_version == bindparam("model_version"),
+        or_(Job.status != "FAILED", Job.error_code.in_(bindparam("retry_codes", expanding=True))),
+    )
+    .order_by(Job.created_at.desc())
+    .limit(1)
+)
+_ENDPOINTS = (
+    select(WebhookEndpoint)
+    .where(WebhookEndpoint.merchant_id == bindparam("merchant_id"))
+    .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
 )
 
 
@@ -109,7 +133,7 @@ class Repository:
         return list(self.session.scalars(query.order_by(MerchantPolicy.profile)))
 
     def api_key_by_prefix(self, prefix: str) -> ApiKey | None:
-        return self.session.scalars(select(ApiKey).where(ApiKey.prefix == prefix)).first()
+        return self.session.scalars(_API_KEY_BY_PREFIX, {"prefix": prefix}).first()
 
     def job(self, job_id: str, merchant_id: str | None = None) -> Job | None:
         job = self.session.get(Job, job_id, populate_existing=True)
@@ -145,8 +169,7 @@ class Repository:
         return found
 
     def job_by_idempotency_key(self, merchant_id: str, key: str) -> Job | None:
-        stmt = select(Job).where(Job.merchant_id == merchant_id, Job.idempotency_key == key)
-        return self.session.scalars(stmt).first()
+        return self.session.scalars(_JOB_BY_KEY, {"merchant_id": merchant_id, "key": key}).first()
 
     def reusable_job(
         self,
@@ -158,19 +181,14 @@ class Repository:
     ) -> Job | None:
         """The newest job for the same bytes, profile and model that has not failed (or failed with
         one of `retry_codes`, so it can run again)."""
-        stmt = (
-            select(Job)
-            .where(
-                Job.merchant_id == merchant_id,
-                Job.image_sha256 == sha256,
-                Job.profile == profile,
-                Job.model_version == model_version,
-                or_(Job.status != "FAILED", Job.error_code.in_(retry_codes)),
-            )
-            .order_by(Job.created_at.desc())
-            .limit(1)
-        )
-        return self.session.scalars(stmt).first()
+        params = {
+            "merchant_id": merchant_id,
+            "sha256": sha256,
+            "profile": profile,
+            "model_version": model_version,
+            "retry_codes": list(retry_codes),
+        }
+        return self.session.scalars(_REUSABLE_JOB, params).first()
 
     def stale_jobs(
         self, running_before: dt.datetime, pending_before: dt.datetime, limit: int = 100
@@ -251,12 +269,7 @@ class Repository:
         return self.session.get(WebhookEndpoint, endpoint_id)
 
     def endpoints(self, merchant_id: str) -> list[WebhookEndpoint]:
-        stmt = (
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.merchant_id == merchant_id)
-            .order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
-        )
-        return list(self.session.scalars(stmt))
+        return list(self.session.scalars(_ENDPOINTS, {"merchant_id": merchant_id}))
 
     def merchant_deliveries(
         self, merchant_id: str, endpoint_id: str = "", webhook_id: str = "", limit: int = 100

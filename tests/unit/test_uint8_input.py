@@ -128,3 +128,46 @@ def test_a_model_that_cannot_be_converted_is_refused(model, message):
     """Converting twice, or a graph without the IMAGE input, raises ValueError."""
     with pytest.raises(ValueError, match=message):
         with_uint8_input(model)
+
+
+def if_model() -> onnx.ModelProto:
+    """A float graph whose `If` branches read IMAGE from the outer scope (no node outside them does)."""
+    then_graph = helper.make_graph(
+        [helper.make_node("ReduceMean", [INPUT_NAME], ["then_out"], axes=[1, 2, 3], keepdims=0)],
+        "then",
+        [],
+        [helper.make_tensor_value_info("then_out", TensorProto.FLOAT, ["batch"])],
+    )
+    else_graph = helper.make_graph(
+        [helper.make_node("ReduceMax", [INPUT_NAME], ["else_out"], axes=[1, 2, 3], keepdims=0)],
+        "else",
+        [],
+        [helper.make_tensor_value_info("else_out", TensorProto.FLOAT, ["batch"])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("If", ["flag"], ["SCORE"], then_branch=then_graph, else_branch=else_graph)],
+        "branches",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["batch", 3, SIDE, SIDE])],
+        [helper.make_tensor_value_info("SCORE", TensorProto.FLOAT, ["batch"])],
+        [numpy_helper.from_array(np.array(True), "flag")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_subgraphs_reading_the_input_read_the_converted_pixels():
+    """An outer-scope read of IMAGE inside a branch is pointed at the converted tensor too: the
+    graph still checks, runs on UINT8 and gives the float graph's output bit for bit."""
+    old = if_model()
+    new = with_uint8_input(old)
+    onnx.checker.check_model(new, full_check=True)
+    branch_inputs = [
+        name for attr in new.graph.node[-1].attribute for node in attr.g.node for name in node.input
+    ]
+    assert INPUT_NAME not in branch_inputs and len(set(branch_inputs)) == 1
+    x = pixels()
+    level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    (want,) = run(old, x.astype(np.float32) / np.float32(255.0), level)
+    (got,) = run(new, x, level)
+    assert np.array_equal(want, got)

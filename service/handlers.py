@@ -337,17 +337,12 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
             uow.rollback()
-            if _report_stored(deps, job_id):
+            if uow.repo.report(job_id) is not None:
                 return "DONE"
             raise
         except PublishFailed as exc:
             log.error("job %s done, but its webhook could not be queued: %s", job_id, exc)
     return "DONE"
-
-
-def _report_stored(deps: Deps, job_id: str) -> bool:
-    with deps.uow() as uow:
-        return uow.repo.report(job_id) is not None
 
 
 def _mark_failed(deps: Deps, job_id: str, code: str, message: str) -> Status:

@@ -67,7 +67,7 @@ def _wal(dbapi_connection: Any, _record: Any) -> None:
 
 # DELETE ... RETURNING needs SQLite 3.35; an older library takes kombu's ORM path
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
-BUSY_TIMEOUT_S = 30.0  # how long a put or get waits for SQLite's write lock
+BUSY_TIMEOUT_S = 5.0  # sqlite3's own default, when the transport options set no connect timeout
 
 
 class Channel(kombu_sqla.Channel):
@@ -112,9 +112,10 @@ class Channel(kombu_sqla.Channel):
         if database is None:
             return None
         self._queue_ids.clear()
-        direct = sqlite3.connect(
-            database, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
+        # the same wait for SQLite's write lock as the engine's connections (celery_app sets it)
+        connect_args = self.connection.client.transport_options.get("connect_args", {})
+        timeout = connect_args.get("timeout", BUSY_TIMEOUT_S)
+        direct = sqlite3.connect(database, timeout=timeout, isolation_level=None, check_same_thread=False)
         _wal(direct, None)
         # dead rows of kombu's own gets (visible = 0; never read again), from earlier versions
         direct.execute(f"DELETE FROM {self.message_tablename} WHERE visible = 0")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service import limits, pipeline
-from service.adapters.db import Job, ReportRow
+from service.adapters.db import Job
 from service.adapters.pixels import NoHandoff
 from service.adapters.publisher import PROCESS_IMAGE, TaskMessage
 from service.adapters.repository import ListFilter
@@ -42,7 +42,7 @@ from service.merchants import (
 )
 from service.observability import logs
 from service.views import JobView, decode_page_token, encode_page_token, job_view
-from service.webhooks import enqueue_webhook
+from service.webhooks import enqueue_event, enqueue_webhook
 
 __all__ = [
     "Deps",
@@ -306,34 +306,32 @@ class AnnotationFailed(RuntimeError):
 
 
 def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status:
+    """The job row to DONE, the report and its distortion rows, the webhook event: one
+    transaction of Core statements (3-4 in all), the ORM's bookkeeping is not needed here."""
+    try:  # the helper thread has been drawing and storing the annotated copy meanwhile
+        annotated_uri = outcome.annotated_uri
+    except Exception as exc:
+        raise AnnotationFailed(f"annotated image: {type(exc).__name__}: {exc}") from exc
+    report = outcome.report
     with deps.uow() as uow:
-        job = uow.repo.job(job_id)
-        assert job is not None
-        if job.status == "DONE":  # a redelivered copy finished first
+        finished = uow.repo.finish_job(job_id, outcome.model_version, annotated_uri)
+        if finished is None:  # a redelivered copy finished first (or the job is gone)
             return "DONE"
-        report = outcome.report
-        job.status, job.error_code, job.error_message = "DONE", None, None
-        job.model_version = outcome.model_version
-        with uow.repo.no_autoflush():  # the endpoints query does not depend on the changes above
-            enqueue_webhook(uow, job)
-        try:  # the helper thread has been drawing and storing the annotated copy meanwhile
-            job.annotated_uri = outcome.annotated_uri
-        except Exception as exc:
-            raise AnnotationFailed(f"annotated image: {type(exc).__name__}: {exc}") from exc
-        uow.repo.add(
-            ReportRow(
-                job_id=job.id,
-                merchant_id=job.merchant_id,
-                product_id=job.product_id,
-                grade=report.grade,
-                verdict=report.verdict,
-                score=float(report.score),
-                body=report.to_json(),
-            )
-        )
+        merchant_id, product_id = finished
         try:
-            uow.repo.flush()  # the job's update and the report row first: distortions reference it
-            uow.repo.add(*pipeline.distortion_rows(job.id, report))
+            uow.repo.add_report(
+                {
+                    "job_id": job_id,
+                    "merchant_id": merchant_id,
+                    "product_id": product_id,
+                    "grade": report.grade,
+                    "verdict": report.verdict,
+                    "score": float(report.score),
+                    "body": report.to_json(),
+                },
+                pipeline.distortion_rows(job_id, report),
+            )
+            enqueue_event(uow, merchant_id, "report.completed", job_id)
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
             uow.rollback()

@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from service.adapters.db import DistortionRow
 from service.deps import Deps
 from service.domain import vlm_report
 from service.domain.annotate import MAX_SIDE, annotate_canvas, canvas
@@ -197,19 +196,20 @@ def mllm_description(deps: Deps, spec: JobSpec) -> ParsedDescription | None:
     return parsed
 
 
-def distortion_rows(job_id: str, report: Report) -> list[DistortionRow]:
-    """Queryable rows of the report's distortions (boxes in the original's pixel frame)."""
+def distortion_rows(job_id: str, report: Report) -> list[dict[str, Any]]:
+    """Queryable rows of the report's distortions (boxes in the original's pixel frame), as the
+    column values of the distortions table."""
     return [
-        DistortionRow(
-            job_id=job_id,
-            type=d.type,
-            severity=d.severity,
-            x1=int(d.box[0]),
-            y1=int(d.box[1]),
-            x2=int(d.box[2]),
-            y2=int(d.box[3]),
-            confidence=float(d.confidence),
-            key=bool(d.key),
-        )
+        {
+            "job_id": job_id,
+            "type": d.type,
+            "severity": d.severity,
+            "x1": int(d.box[0]),
+            "y1": int(d.box[1]),
+            "x2": int(d.box[2]),
+            "y2": int(d.box[3]),
+            "confidence": float(d.confidence),
+            "key": bool(d.key),
+        }
         for d in report.distortions
     ]

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, or_, select, text, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,23 @@ _MERCHANT_SETTINGS = (
     .where(Merchant.id == bindparam("merchant_id"))
 )
 
+
+# Storing a report: the job row to DONE unless a redelivered copy got there first, then the report
+# and its distortion rows (Repository.finish_job, add_report).
+_FINISH = (
+    update(Job)
+    .where(Job.id == bindparam("job_id"), Job.status != "DONE")
+    .values(
+        status="DONE",
+        error_code=None,
+        error_message=None,
+        model_version=bindparam("model_version"),
+        annotated_uri=bindparam("annotated_uri"),
+    )
+    .returning(Job.merchant_id, Job.product_id)
+)
+_INSERT_REPORT = insert(ReportRow)
+_INSERT_DISTORTION = insert(DistortionRow)
 
 _API_KEY_BY_PREFIX = select(ApiKey).where(ApiKey.prefix == bindparam("prefix"))
 _JOB_BY_KEY = select(Job).where(
@@ -148,6 +165,28 @@ class Repository:
         params = {"job_id": job_id, "max_attempts": max_attempts}
         row = self.session.connection().execute(_CLAIM, params).first()
         return None if row is None else ClaimedJob(job_id, row.merchant_id, row.profile, row.original_uri)
+
+    def finish_job(self, job_id: str, model_version: str, annotated_uri: str) -> tuple[str, str] | None:
+        """Mark a job DONE in one statement and return its (merchant id, product id); None when it
+        is missing or already DONE (a redelivered copy stored its report first)."""
+        params = {
+            "job_id": job_id,
+            "model_version": model_version,
+            "annotated_uri": annotated_uri,
+        }
+        row = self.session.connection().execute(_FINISH, params).first()
+        return None if row is None else (row.merchant_id, row.product_id)
+
+    def add_report(self, report: dict[str, Any], distortions: list[dict[str, Any]]) -> None:
+        """Insert a report row and its distortion rows (column name -> value); Conflict when the
+        report exists or the job does not."""
+        conn = self.session.connection()
+        try:
+            conn.execute(_INSERT_REPORT, report)
+            if distortions:
+                conn.execute(_INSERT_DISTORTION, distortions)
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
 
     def merchant_settings(self, merchant_id: str, profile: str) -> tuple[str | None, dict[str, Any]]:
         """The merchant's model choice and its overrides of `profile` ({} for none), in one query."""

@@ -20,6 +20,7 @@ from service.adapters.db import ApiKey, DistortionRow, Job, ReportRow, make_engi
 from service.adapters.inference import Inference
 from service.adapters.pixels import FileHandoff
 from service.adapters.publisher import PROCESS_IMAGE, InMemoryPublisher, TaskMessage
+from service.adapters.repository import Repository
 from service.adapters.unit_of_work import Conflict, sql_unit_of_work_factory
 from service.adapters.webhook import DeliveryResult, WebhookSender
 from service.domain.errors import (
@@ -330,37 +331,60 @@ def test_redelivery_of_a_finished_job_does_nothing(env, merchant):
     assert inference.calls == 1
 
 
-def test_a_copy_whose_report_another_worker_stored_meanwhile_ends_done_with_one_report(
+def _store_winner(deps, merchant, job_id, status="DONE"):
+    """Another worker's copy of the job stores its report (and sets the job's `status`)."""
+    with deps.uow() as other:
+        other.repo.job(job_id).status = status
+        other.repo.add(
+            ReportRow(
+                job_id=job_id,
+                merchant_id=merchant,
+                product_id="",
+                grade="good",
+                verdict="accept",
+                score=4.0,
+                body="{}",
+            )
+        )
+        other.commit()
+
+
+def test_a_copy_whose_job_another_worker_finished_meanwhile_ends_done_with_one_report(
     env, merchant, monkeypatch
 ):
-    """Two deliveries of one job race: the one that finds the report row taken returns DONE and
-    rolls back, leaving the winner's report as the only one."""
+    """Two deliveries of one job race: the one that finds the job DONE when it stores returns
+    DONE without writing, leaving the winner's report as the only one."""
     deps, publisher, _, _ = env
     job_id = submit(deps, merchant).job_id
-    original = handlers.enqueue_webhook
+    original = Repository.finish_job
 
-    def winner_first(uow, job):  # runs after this copy read the job as RUNNING
-        with deps.uow() as other:
-            row = other.repo.job(job_id)
-            row.status = "DONE"
-            other.repo.add(
-                ReportRow(
-                    job_id=job_id,
-                    merchant_id=merchant,
-                    product_id="",
-                    grade="good",
-                    verdict="accept",
-                    score=4.0,
-                    body="{}",
-                )
-            )
-            other.commit()
-        original(uow, job)
+    def winner_first(self, *args):  # this copy ran the model; the winner stores first
+        _store_winner(deps, merchant, job_id)
+        return original(self, *args)
 
-    monkeypatch.setattr(handlers, "enqueue_webhook", winner_first)
+    monkeypatch.setattr(Repository, "finish_job", winner_first)
     assert run_queued(deps, publisher) == ["DONE"]
     with deps.uow() as uow:
         assert uow.repo.report(job_id).body == "{}"  # the winner's
+        assert uow.repo.distortions(job_id) == []
+        assert uow.repo.job(job_id).status == "DONE"
+
+
+def test_a_report_row_already_there_ends_done_and_is_kept(env, merchant, monkeypatch):
+    """A report row that exists while the job is not DONE yet (a copy between its two writes
+    elsewhere): the insert conflicts, this copy rolls back and returns DONE, the row is kept."""
+    deps, publisher, _, _ = env
+    job_id = submit(deps, merchant).job_id
+    original = Repository.finish_job
+
+    def report_first(self, *args):
+        _store_winner(deps, merchant, job_id, status="RUNNING")
+        return original(self, *args)
+
+    monkeypatch.setattr(Repository, "finish_job", report_first)
+    assert run_queued(deps, publisher) == ["DONE"]
+    with deps.uow() as uow:
+        assert uow.repo.report(job_id).body == "{}"
         assert uow.repo.distortions(job_id) == []
 
 
@@ -369,17 +393,17 @@ def test_a_constraint_broken_for_another_reason_is_not_taken_for_a_finished_job(
     store raises, and nothing of the job's report is kept."""
     deps, publisher, _, _ = env
     job_id = submit(deps, merchant).job_id
-    orphan = DistortionRow(
-        job_id="no-such-report",
-        type="Noise",
-        severity="slight",
-        x1=0,
-        y1=0,
-        x2=1,
-        y2=1,
-        confidence=0.5,
-        key=False,
-    )
+    orphan = {
+        "job_id": "no-such-report",
+        "type": "Noise",
+        "severity": "slight",
+        "x1": 0,
+        "y1": 0,
+        "x2": 1,
+        "y2": 1,
+        "confidence": 0.5,
+        "key": False,
+    }
     monkeypatch.setattr(handlers.pipeline, "distortion_rows", lambda *_: [orphan])
     with pytest.raises(Conflict):
         run_queued(deps, publisher)

@@ -272,3 +272,80 @@ def test_merchant_settings_are_the_model_choice_and_the_profiles_overrides(uow, 
         assert u.repo.merchant_settings(merchant_id, "amazon_main") == ("both", {"min_fill": 0.7})
         assert u.repo.merchant_settings(merchant_id, "default") == ("both", {})
         assert u.repo.merchant_settings(str(uuid.uuid4()), "default") == (None, {})
+
+
+def _report_values(job_id: str, merchant_id: str) -> dict:
+    return {
+        "job_id": job_id,
+        "merchant_id": merchant_id,
+        "product_id": "sku-9",
+        "grade": "good",
+        "verdict": "accept",
+        "score": 4.1,
+        "body": {"grade": "good", "distortions": []},
+    }
+
+
+def _distortion_values(job_id: str, kind: str) -> dict:
+    return {
+        "job_id": job_id,
+        "type": kind,
+        "severity": "slight",
+        "x1": 0,
+        "y1": 1,
+        "x2": 10,
+        "y2": 11,
+        "confidence": 0.75,
+        "key": kind == "Noise",
+    }
+
+
+def test_finishing_a_job_marks_it_done_once_and_stores_its_report(uow, merchant_id):
+    """finish_job: DONE, errors cleared, model version and annotated copy set, (merchant, product)
+    back; a second finish (a redelivered copy) and a missing job get None. add_report stores the
+    report body and every distortion row."""
+    job = new_job(merchant_id, status="RUNNING", product_id="sku-9", error_code="X", error_message="old")
+    with uow() as u:
+        u.repo.add(job)
+        u.commit()
+    with uow() as u:
+        assert u.repo.finish_job(job.id, "v7", "file:///a.jpg") == (merchant_id, "sku-9")
+        u.repo.add_report(
+            _report_values(job.id, merchant_id),
+            [_distortion_values(job.id, "Noise"), _distortion_values(job.id, "Motion blur")],
+        )
+        u.commit()
+    with uow() as u:
+        row = u.repo.job(job.id)
+        assert (row.status, row.error_code, row.error_message) == ("DONE", None, None)
+        assert (row.model_version, row.annotated_uri) == ("v7", "file:///a.jpg")
+        assert row.updated_at > job.updated_at
+        assert u.repo.report(job.id).body == {"grade": "good", "distortions": []}
+        assert [(d.type, d.key, d.y2) for d in u.repo.distortions(job.id)] == [
+            ("Noise", True, 11),
+            ("Motion blur", False, 11),
+        ]
+        assert u.repo.finish_job(job.id, "v8", "file:///b.jpg") is None
+        assert u.repo.finish_job(str(uuid.uuid4()), "v8", "file:///b.jpg") is None
+        u.commit()
+    with uow() as u:
+        assert u.repo.job(job.id).model_version == "v7"  # the second finish changed nothing
+
+
+def test_a_second_report_for_a_job_is_a_conflict(uow, merchant_id):
+    """add_report raises Conflict for a job that has its report already, and for a job that does
+    not exist; the first report stays."""
+    job = new_job(merchant_id, status="RUNNING")
+    with uow() as u:
+        u.repo.add(job)
+        u.commit()
+    with uow() as u:
+        u.repo.add_report(_report_values(job.id, merchant_id), [])
+        u.commit()
+    with uow() as u, pytest.raises(Conflict):
+        u.repo.add_report(_report_values(job.id, merchant_id), [])
+    with uow() as u, pytest.raises(Conflict):
+        u.repo.add_report(_report_values(str(uuid.uuid4()), merchant_id), [])
+    with uow() as u:
+        assert u.repo.report(job.id) is not None
+        assert u.repo.distortions(job.id) == []

@@ -315,7 +315,9 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
     report = outcome.report
     with deps.uow() as uow:
         finished = uow.repo.finish_job(job_id, outcome.model_version, annotated_uri)
-        if finished is None:  # a redelivered copy finished first (or the job is gone)
+        if finished is None:  # a redelivered copy finished first, or the job row is gone
+            if uow.repo.job_status(job_id) is None:
+                raise NotFound(f"job {job_id} disappeared while it was processed")
             return "DONE"
         merchant_id, product_id = finished
         try:

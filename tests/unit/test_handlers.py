@@ -12,7 +12,7 @@ import boto3
 import numpy as np
 import pytest
 from moto import mock_aws
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from service import handlers
 from service.adapters.blobs import LocalBlobStore, RoutingBlobStore, S3BlobStore
@@ -386,6 +386,26 @@ def test_a_report_row_already_there_ends_done_and_is_kept(env, merchant, monkeyp
     with deps.uow() as uow:
         assert uow.repo.report(job_id).body == "{}"
         assert uow.repo.distortions(job_id) == []
+
+
+def test_a_job_deleted_while_it_was_processed_is_not_found_and_nothing_is_stored(env, merchant, monkeypatch):
+    """The job row vanishes between the claim and the store: NotFound (as for a missing job at
+    the claim), no report row."""
+    deps, publisher, _, _ = env
+    job_id = submit(deps, merchant).job_id
+    original = Repository.finish_job
+
+    def deleted_first(self, *args):
+        with deps.uow() as other:
+            other.session.execute(delete(Job).where(Job.id == job_id))
+            other.commit()
+        return original(self, *args)
+
+    monkeypatch.setattr(Repository, "finish_job", deleted_first)
+    with pytest.raises(NotFound):
+        run_queued(deps, publisher)
+    with deps.uow() as uow:
+        assert uow.repo.report(job_id) is None
 
 
 def test_a_constraint_broken_for_another_reason_is_not_taken_for_a_finished_job(env, merchant, monkeypatch):

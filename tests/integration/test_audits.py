@@ -240,9 +240,23 @@ def test_pool_processes_killed_mid_audit_lose_no_object_and_count_none_twice(
             for pid in worker.children():
                 os.kill(pid, signal.SIGKILL)
         view = wait_done(container, merchant_id, started.id, worker)
-        assert view.status == "DONE" and view.counts == {"DONE": 300}, view
+        not_done = _not_done(container, started.id)
+        assert view.status == "DONE" and view.counts == {"DONE": 300}, (view, not_done)
         rows = read_report(s3, view.report_uri)
         assert sorted(r["key"] for r in rows) == [f"k/{i:03d}.png" for i in range(300)]
     finally:
         container.close()
         worker.stop()  # its compressed stale-job sweeper would requeue other tests' jobs
+
+
+def _not_done(container: Any, audit_id: str) -> list[tuple[str, str, str | None, Any]]:
+    """(key, status, error, the job's status, attempts and error) of every object not DONE: what an
+    assertion message needs to tell a lost object from a failed job."""
+    with container.deps.uow() as uow:
+        rows = []
+        for o in uow.repo.audit_objects(audit_id):
+            if o.status != "DONE":
+                job = uow.repo.job(o.job_id) if o.job_id else None
+                facts = (job.status, job.attempts, job.error_code, job.error_message) if job else None
+                rows.append((o.key, o.status, o.error, facts))
+        return rows

@@ -42,7 +42,7 @@ from service.merchants import (
 )
 from service.observability import logs
 from service.views import JobView, decode_page_token, encode_page_token, job_view
-from service.webhooks import enqueue_event, enqueue_webhook
+from service.webhooks import enqueue_job_event, enqueue_webhook
 
 __all__ = [
     "Deps",
@@ -333,7 +333,7 @@ def _store_outcome(deps: Deps, job_id: str, outcome: pipeline.Outcome) -> Status
                 },
                 pipeline.distortion_rows(job_id, report),
             )
-            enqueue_event(uow, merchant_id, "report.completed", job_id)
+            enqueue_job_event(uow, merchant_id, job_id, "DONE")
             uow.commit()
         except Conflict:  # the report row exists: another worker stored it
             uow.rollback()

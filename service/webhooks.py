@@ -235,10 +235,15 @@ def enqueue_event(uow: UnitOfWork, merchant_id: str, event: str, subject_id: str
     return len(endpoints)
 
 
-def enqueue_webhook(uow: UnitOfWork, job: Job) -> None:
+def enqueue_job_event(uow: UnitOfWork, merchant_id: str, job_id: str, status: str) -> int:
     """A finished job's event: report.completed (DONE) or report.failed (FAILED)."""
-    event = "report.completed" if job.status == "DONE" else "report.failed"
-    enqueue_event(uow, job.merchant_id, event, job.id)
+    event = "report.completed" if status == "DONE" else "report.failed"
+    return enqueue_event(uow, merchant_id, event, job_id)
+
+
+def enqueue_webhook(uow: UnitOfWork, job: Job) -> None:
+    """enqueue_job_event for a loaded job row."""
+    enqueue_job_event(uow, job.merchant_id, job.id, job.status)
 
 
 def requeue_job_event(deps: Deps, job_id: str) -> int:
@@ -247,8 +252,7 @@ def requeue_job_event(deps: Deps, job_id: str) -> int:
         job = uow.repo.job(job_id)
         if job is None or job.status not in ("DONE", "FAILED"):
             return 0
-        event = "report.completed" if job.status == "DONE" else "report.failed"
-        count = enqueue_event(uow, job.merchant_id, event, job.id)
+        count = enqueue_job_event(uow, job.merchant_id, job.id, job.status)
         uow.commit()
     return count
 

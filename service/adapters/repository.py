@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,10 +130,6 @@ class Repository:
             self.session.flush()
         except IntegrityError as exc:
             raise Conflict(str(exc.orig)) from exc
-
-    def no_autoflush(self) -> AbstractContextManager[Session]:
-        """Queries inside the block do not flush pending changes first (they do not depend on them)."""
-        return self.session.no_autoflush
 
     def ping(self) -> None:
         self.session.execute(text("SELECT 1"))

@@ -12,6 +12,8 @@ the audit row so two steps never run at once:
    ordinary validation job (idempotent by content: a resubmitted object gets the same job,
    so a step killed half-way counts nothing twice); bytes that are not an image are SKIPPED,
    unreadable objects (vanished, access denied) and broken images FAILED, each with its code;
+   while the database or the broker is down the object stays PENDING and the step is tried
+   again (the outage is the service's, not the object's);
 4. when nothing is left: write `report.csv` and `summary.json` to the destination and send
    `audit.completed` (or `audit.failed`) to the merchant's webhooks.
 """
@@ -35,7 +37,7 @@ from service.adapters.publisher import AUDIT_STEP, TaskMessage
 from service.adapters.s3catalogue import ListingError, ObjectUnavailable, S3Object, source_kind, split_prefix
 from service.adapters.unit_of_work import UnitOfWork
 from service.deps import Deps
-from service.domain.errors import BadImage, DomainError, InvalidRequest, NotFound
+from service.domain.errors import BadImage, DomainError, InvalidRequest, NotFound, Unavailable
 from service.domain.profiles import get_profile
 from service.handlers import SubmitImage, submit
 
@@ -354,6 +356,8 @@ def _submit_one(
     except BadImage as exc:
         status = "SKIPPED" if exc.reason in NOT_IMAGES else "FAILED"
         return status, None, None, f"{exc.reason}: {exc.message}"[:2000]
+    except Unavailable:  # the database or the broker, for now: the step is tried again later
+        raise
     except DomainError as exc:
         return "FAILED", None, None, f"{exc.code}: {exc.message}"[:2000]
     return "QUEUED", result.job_id, None, None

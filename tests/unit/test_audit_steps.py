@@ -219,3 +219,28 @@ def test_an_object_deleted_after_listing_fails_alone(env, merchant, s3):
     with deps.uow() as uow:
         failed = [(o.key, o.error) for o in uow.repo.audit_objects(started.id) if o.status == "FAILED"]
     assert failed[0][0] == "v/6.png" and failed[0][1].startswith("NOT_FOUND")
+
+
+def test_an_object_met_by_a_broker_outage_is_queued_again_not_failed(env, merchant, s3, monkeypatch):
+    """The broker refuses one object's job message: the outage is the service's, so that object
+    stays PENDING, the step is tried again, and every object ends DONE (none FAILED with
+    BROKER_UNAVAILABLE in the merchant's report)."""
+    deps, publisher, *_ = env
+    for i in range(6):
+        s3.put_object(Bucket="shop", Key=f"b/{i}.png", Body=image(400 + i))
+    started = audits.start_audit(deps, merchant, "s3://shop/b/", "default", "s3://out/b")
+    real_publish, refused = publisher.publish, []
+
+    def publish(message):
+        if message.name == PROCESS_IMAGE and len(refused) < 1:
+            refused.append(message)
+            raise ConnectionRefusedError("broker connection refused")
+        real_publish(message)
+
+    monkeypatch.setattr(publisher, "publish", publish)
+    view = drive(deps, publisher, started.id)
+    assert refused, "the outage was not met"
+    assert view.status == "DONE" and view.counts == {"DONE": 6}
+    with deps.uow() as uow:
+        errors = [o.error for o in uow.repo.audit_objects(started.id)]
+    assert errors == [None] * 6

@@ -7,7 +7,9 @@ the audit row so two steps never run at once:
    saved cursor and insert one `audit_objects` row per object (unique per audit, bucket, key,
    version: an object is never listed twice); an object with the ETag of one already listed
    is a DUPLICATE of it;
-2. collect the results of objects whose validation job finished;
+2. collect the results of objects whose validation job finished (a job that failed on an
+   outage, Triton or the broker unavailable past its retries, sends its object back to
+   PENDING, at most MAX_RESUBMITS times);
 3. queue more objects while fewer than `window` are in flight: read the bytes, submit an
    ordinary validation job (idempotent by content: a resubmitted object gets the same job,
    so a step killed half-way counts nothing twice); bytes that are not an image are SKIPPED,
@@ -39,7 +41,7 @@ from service.adapters.unit_of_work import UnitOfWork
 from service.deps import Deps
 from service.domain.errors import BadImage, DomainError, InvalidRequest, NotFound, Unavailable
 from service.domain.profiles import get_profile
-from service.handlers import SubmitImage, submit
+from service.handlers import RETRYABLE_CODES, SubmitImage, submit
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ NOT_IMAGES = ("EMPTY", "NOT_AN_IMAGE", "UNSUPPORTED_FORMAT")
 LEASE_S = 120.0
 STEP_RETRY_S = 5.0
 SHORT_WAIT_S = 1.0
+MAX_RESUBMITS = 3  # per object, after jobs that failed on an outage (RETRYABLE_CODES)
 CSV_COLUMNS = ("bucket", "key", "version", "status", "verdict", "grade", "guidance_codes", "error")
 
 
@@ -302,18 +305,26 @@ def _add_objects(deps: Deps, audit_id: str, objects: list[S3Object], cursor: str
 
 
 def _collect(deps: Deps, audit_id: str) -> int:
-    """Copy the results of finished jobs onto their objects."""
+    """Copy the results of finished jobs onto their objects. A job that failed on an outage
+    (Triton or the broker unavailable past its retries) is not the object's fault: the object
+    goes back to PENDING, up to MAX_RESUBMITS times, and is submitted again (the job is queued
+    afresh); its error shows until then."""
     done = 0
     with deps.uow() as uow:
         for obj, job, report in uow.repo.audit_finished_jobs(audit_id, limit=2000):
+            error = f"{job.error_code}: {job.error_message}"[:2000]
+            if job.status == "FAILED" and job.error_code in RETRYABLE_CODES and obj.resubmits < MAX_RESUBMITS:
+                obj.status, obj.error, obj.resubmits = "PENDING", error, obj.resubmits + 1
+                continue
             if job.status == "DONE" and report is not None:
                 body = report.body if isinstance(report.body, dict) else json.loads(report.body)
                 obj.status, obj.verdict, obj.grade = "DONE", body.get("verdict"), body.get("grade")
+                obj.error = None  # an outage met on an earlier submission is over
                 obj.guidance_codes = " ".join(g["code"] for g in body.get("guidance", [])[:5])[:400]
                 types = sorted({d["type"] for d in body.get("distortions", []) if not d.get("expected")})
                 obj.distortions = ";".join(types)[:400]
             else:
-                obj.status, obj.error = "FAILED", f"{job.error_code}: {job.error_message}"[:2000]
+                obj.status, obj.error = "FAILED", error
             obj.finished_at = _now()
             done += 1
         uow.commit()

@@ -193,6 +193,8 @@ class AuditObject(Base):
     distortions: Mapped[str | None] = mapped_column(String(400))
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # times the audit submitted the object again after its job failed on an outage (Triton, broker)
+    resubmits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class WebhookEndpoint(Base):

@@ -12,11 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from service import audits, webhooks
+from service import audits, handlers, webhooks
 from service.adapters.publisher import AUDIT_STEP, DELIVER_WEBHOOK, PROCESS_IMAGE
 from service.adapters.s3catalogue import S3Catalogue
 from service.api.gen.idetex.v1 import validation_pb2 as pb
-from service.domain.errors import InvalidRequest, NotFound
+from service.domain.errors import InferenceUnavailable, InvalidRequest, NotFound
 from tests.imagefactory import gradient, png_bytes
 from tests.support.api_stack import running_api
 from tests.unit.test_handlers import run_queued
@@ -244,3 +244,56 @@ def test_an_object_met_by_a_broker_outage_is_queued_again_not_failed(env, mercha
     with deps.uow() as uow:
         errors = [o.error for o in uow.repo.audit_objects(started.id)]
     assert errors == [None] * 6
+
+
+def _inference_down_for(deps: Any, inference: Any, runs: int | None, monkeypatch: Any) -> None:
+    """Triton answers UNAVAILABLE to the first `runs` jobs (every job when None), each on its last
+    Celery retry, so the job ends FAILED with INFERENCE_UNAVAILABLE; the model version stays known
+    (the service's cached version never raises)."""
+    real_infer, real_process = inference.infer, handlers.process_job
+    failures = {"left": runs}
+
+    def infer(images):
+        if failures["left"] is None or failures["left"] > 0:
+            if failures["left"] is not None:
+                failures["left"] -= 1
+            raise InferenceUnavailable("Triton is restarting")
+        return real_infer(images)
+
+    monkeypatch.setattr(inference, "infer", infer)
+    monkeypatch.setattr(deps, "model_version", lambda: "7")
+    last_retry = lambda d, job_id: real_process(d, job_id, final_attempt=True)  # noqa: E731
+    monkeypatch.setattr(handlers, "process_job", last_retry)
+
+
+def test_objects_whose_jobs_failed_on_a_triton_outage_are_submitted_again(env, merchant, s3, monkeypatch):
+    """Triton is down for the first three jobs: their objects go back to PENDING, are submitted
+    again once it is back, and the audit ends with every object DONE and no error."""
+    deps, publisher, inference, _ = env
+    for i in range(5):
+        s3.put_object(Bucket="shop", Key=f"t/{i}.png", Body=image(500 + i))
+    _inference_down_for(deps, inference, 3, monkeypatch)
+    started = audits.start_audit(deps, merchant, "s3://shop/t/", "default", "s3://out/t")
+    view = drive(deps, publisher, started.id)
+    assert view.status == "DONE" and view.counts == {"DONE": 5}
+    with deps.uow() as uow:
+        facts = [(o.resubmits, o.error) for o in uow.repo.audit_objects(started.id)]
+    assert sum(n for n, _ in facts) == 3 and [e for _, e in facts] == [None] * 5
+
+
+def test_an_outage_that_outlasts_the_resubmits_fails_the_objects_and_ends_the_audit(
+    env, merchant, s3, monkeypatch
+):
+    """Triton never comes back: each object is submitted again MAX_RESUBMITS times, then counts as
+    FAILED with INFERENCE_UNAVAILABLE, and the audit still finishes with its report."""
+    deps, publisher, inference, _ = env
+    for i in range(3):
+        s3.put_object(Bucket="shop", Key=f"u/{i}.png", Body=image(600 + i))
+    _inference_down_for(deps, inference, None, monkeypatch)
+    started = audits.start_audit(deps, merchant, "s3://shop/u/", "default", "s3://out/u")
+    view = drive(deps, publisher, started.id)
+    assert view.status == "DONE" and view.counts == {"FAILED": 3}
+    with deps.uow() as uow:
+        facts = [(o.resubmits, o.error or "") for o in uow.repo.audit_objects(started.id)]
+    assert [n for n, _ in facts] == [audits.MAX_RESUBMITS] * 3
+    assert all(e.startswith("INFERENCE_UNAVAILABLE") for _, e in facts)

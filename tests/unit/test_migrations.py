@@ -54,3 +54,32 @@ def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(t
     engine.dispose()
     assert [tuple(r) for r in rows] == [("m1", "amazon_main", '{"min_product_fill": 0.8}')]
     assert names == ["Shop"]
+
+
+def test_migration_0006_counts_resubmits_and_keeps_audit_objects(tmp_path):
+    """From 0005: an audit's objects stay as they were and start with no resubmits."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    migrate(url, "0005")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO merchants (id, name, created_at) VALUES ('m1', 'Shop', '2026-01-01')")
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO audits (id, merchant_id, profile, source_kind, source_uri, destination_uri,"
+                " status, listing_done, created_at, updated_at) VALUES ('a1', 'm1', 'default', 'prefix',"
+                " 's3://shop/k/', 's3://out/r', 'RUNNING', 1, '2026-01-01', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO audit_objects (audit_id, bucket, key, version_id, etag, size, status)"
+                " VALUES ('a1', 'shop', 'k/1.jpg', '', 'e1', 10, 'QUEUED')"
+            )
+        )
+    migrate(url)
+    with engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT key, status, resubmits FROM audit_objects")).fetchall()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("k/1.jpg", "QUEUED", 0)]

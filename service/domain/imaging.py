@@ -43,6 +43,14 @@ _KNOWN_UNSUPPORTED: Final[tuple[tuple[bytes, str], ...]] = (
     (b"\xff\x0a", "JPEG XL"),
     (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
     (b"qoif", "QOI"),
+    (b"\x00\x00\x00\x0cjP  \r\n\x87\n", "JPEG 2000"),
+    (b"\xff\x4f\xff\x51", "JPEG 2000"),  # a bare codestream (.j2k)
+    (b"DDS ", "DDS"),
+    (b"\x01\xda", "SGI"),
+    (b"\x76\x2f\x31\x01", "OpenEXR"),
+    (b"#?RADIANCE", "Radiance HDR"),
+    (b"#?RGBE", "Radiance HDR"),
+    (b"\xc5\xd0\xd3\xc6", "PostScript"),  # DOS EPS binary header
 )
 _ISOBMFF_BRANDS: Final[dict[bytes, str]] = {
     b"heic": "HEIC",
@@ -272,6 +280,8 @@ def _sniff_unsupported(data: bytes) -> str | None:
         return "SVG"
     if data[:2] in (b"P1", b"P2", b"P3", b"P4", b"P5", b"P6") and data[2:3].isspace():
         return "PNM"
+    if data.endswith(b"TRUEVISION-XFILE.\x00"):  # TGA has no leading signature, only this footer
+        return "TGA"
     return None
 
 

@@ -114,10 +114,30 @@ def test_heic_is_an_unsupported_format():
     assert bad_reason(heic) == "UNSUPPORTED_FORMAT"
 
 
-@pytest.mark.parametrize("fmt", ["PPM", "ICO"])
+@pytest.mark.parametrize("fmt", ["PPM", "ICO", "JPEG2000", "DDS", "SGI", "TGA"])
 def test_known_formats_we_do_not_accept_are_unsupported(fmt):
-    """Formats Pillow could read but we do not accept are UNSUPPORTED_FORMAT."""
-    assert bad_reason(f.encode(f.gradient(64, 64), fmt)) == "UNSUPPORTED_FORMAT"
+    """Formats Pillow could read but we do not accept are UNSUPPORTED_FORMAT, and the message
+    names them (a merchant exporting JPEG 2000 or TGA learns what to change)."""
+    data = f.encode(f.gradient(64, 64), fmt)
+    assert bad_reason(data) == "UNSUPPORTED_FORMAT"
+    with pytest.raises(BadImage, match="images are not accepted"):
+        decode_image(data)
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        (b"\xff\x4f\xff\x51\x00\x2f", "JPEG 2000"),
+        (b"\x76\x2f\x31\x01\x02\x00\x00\x00", "OpenEXR"),
+        (b"#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n", "Radiance HDR"),
+    ],
+)
+def test_camera_and_render_formats_are_named_in_the_error(header, name):
+    """HDR and codestream formats Pillow does not read at all are still recognised by their
+    signature: UNSUPPORTED_FORMAT naming them, not NOT_AN_IMAGE."""
+    with pytest.raises(BadImage, match=name) as err:
+        decode_image(header + bytes(256))
+    assert err.value.reason == "UNSUPPORTED_FORMAT"
 
 
 def test_svg_is_unsupported():

@@ -5,8 +5,7 @@ for the worker, which would decode the same bytes again: about a fifth of a sync
 request's time on a 2-core machine. When API and workers share a filesystem (local blob
 store), the API leaves the decoded pixels for the job and the worker takes them once.
 Async requests do not hand off: writing ~0.6 MB per job into the page cache and reading it
-back cost more CPU than the worker's decode saves (tried with `bench.pipeline_bench`: the API
-+3 ms of CPU per image, the workers -0.6 ms).
+back cost the API more CPU than it saved the worker (tried with `bench.pipeline_bench`).
 
 Contract: `put(job_id, image)` may decline (returns False); `take(job_id)` returns the image
 and forgets it, or None, in which case the worker decodes the original as usual.
@@ -92,17 +91,13 @@ class FileHandoff(PixelHandoff):
             return False
         tmp = self.root / f".tmp-{os.getpid()}-{threading.get_ident()}-{job_id}"
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                with os.fdopen(fd, "wb", closefd=True) as f:
-                    f.write(self.MAGIC + struct.pack(">I", len(header)) + header)
-                    f.write(rgb.data)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
+            with open(tmp, "wb", opener=lambda name, flags: os.open(name, flags, 0o600)) as f:
+                f.write(self.MAGIC + struct.pack(">I", len(header)) + header)
+                f.write(rgb.data)
             os.replace(tmp, path)
-        except OSError:
-            return False  # a full or read-only disk: the worker decodes the original instead
+        except OSError:  # a full or read-only disk: the worker decodes the original instead
+            tmp.unlink(missing_ok=True)
+            return False
         return True
 
     def take(self, job_id: str) -> DecodedImage | None:

@@ -116,8 +116,8 @@ def test_heic_is_an_unsupported_format():
 
 @pytest.mark.parametrize("fmt", ["PPM", "ICO", "JPEG2000", "DDS", "SGI", "TGA"])
 def test_known_formats_we_do_not_accept_are_unsupported(fmt):
-    """Formats Pillow could read but we do not accept are UNSUPPORTED_FORMAT, and the message
-    names them (a merchant exporting JPEG 2000 or TGA learns what to change)."""
+    """Formats Pillow could read but we do not accept are UNSUPPORTED_FORMAT, said as such (not
+    "not a recognised image": a merchant exporting JPEG 2000 or TGA learns what to change)."""
     data = f.encode(f.gradient(64, 64), fmt)
     assert bad_reason(data) == "UNSUPPORTED_FORMAT"
     with pytest.raises(BadImage, match="images are not accepted"):

@@ -30,15 +30,21 @@ def test_the_legacy_webhook_url_becomes_an_endpoint_with_the_same_secret(tmp_pat
     ]
 
 
-def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(tmp_path):
-    """From 0004: existing merchants stay; a merchant's overrides per profile are stored as JSON."""
+def _at_revision_with_a_merchant(tmp_path, revision: str) -> tuple[str, sa.Engine]:
+    """A SQLite database migrated up to `revision` holding merchant m1 ("Shop")."""
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(url, "0004")
+    migrate(url, revision)
     engine = make_engine(url)
     with engine.begin() as conn:
         conn.execute(
             sa.text("INSERT INTO merchants (id, name, created_at) VALUES ('m1', 'Shop', '2026-01-01')")
         )
+    return url, engine
+
+
+def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(tmp_path):
+    """From 0004: existing merchants stay; a merchant's overrides per profile are stored as JSON."""
+    url, engine = _at_revision_with_a_merchant(tmp_path, "0004")
     migrate(url)
     with engine.begin() as conn:
         conn.execute(
@@ -58,13 +64,8 @@ def test_migration_0005_adds_per_merchant_policy_overrides_and_keeps_merchants(t
 
 def test_migration_0006_counts_resubmits_and_keeps_audit_objects(tmp_path):
     """From 0005: an audit's objects stay as they were and start with no resubmits."""
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    migrate(url, "0005")
-    engine = make_engine(url)
+    url, engine = _at_revision_with_a_merchant(tmp_path, "0005")
     with engine.begin() as conn:
-        conn.execute(
-            sa.text("INSERT INTO merchants (id, name, created_at) VALUES ('m1', 'Shop', '2026-01-01')")
-        )
         conn.execute(
             sa.text(
                 "INSERT INTO audits (id, merchant_id, profile, source_kind, source_uri, destination_uri,"

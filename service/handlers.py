@@ -125,7 +125,7 @@ def submit(deps: Deps, cmd: SubmitImage) -> SubmitResult:
     handoff = cmd.mode == "sync" and not isinstance(deps.pixels, NoHandoff)
     # the worker decodes once; the API only checks (at 1/8 scale) unless it hands its pixels over
     side = pipeline.decode_side(cmd.profile, {}, deps.work_side) if handoff else pipeline.CHECK_SIDE
-    image = decode_image(data, deps.limits, max_side=side)
+    image = decode_image(data, deps.limits, max_side=side, sha256=sha256)
     original_uri = deps.blobs.put(f"originals/{cmd.merchant_id}/{sha256}", data, _content_type(image))
     with deps.uow() as uow:
         job = Job(
@@ -238,7 +238,13 @@ def process_job(deps: Deps, job_id: str, final_attempt: bool = False) -> Status:
         uow.commit()
         choice = deps.choose_model(model_choice, claimed.profile)
         spec = pipeline.JobSpec(
-            job_id, claimed.merchant_id, claimed.original_uri, claimed.profile, choice, overrides
+            job_id,
+            claimed.merchant_id,
+            claimed.original_uri,
+            claimed.profile,
+            choice,
+            overrides,
+            image_sha256=claimed.image_sha256,
         )
     claim_ms = round((time.perf_counter() - claim_start) * 1000, 1)
     try:

@@ -55,6 +55,8 @@ class JobSpec:
     model_choice: str = "default"  # default | mllm | both (Deps.choose_model)
     # the merchant's overrides of the profile (service/domain/policy.py), {} for none
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    # the original's sha256 from the job row ("" = hash the bytes): the worker need not hash again
+    image_sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,8 @@ def working_image(deps: Deps, spec: JobSpec) -> DecodedImage:
     handed = deps.pixels.take(spec.job_id)
     if handed is not None and (not handed.reduced or max(handed.rgb.shape[:2]) >= side):
         return handed
-    return decode_image(deps.blobs.get(spec.original_uri), deps.limits, max_side=side)
+    data = deps.blobs.get(spec.original_uri)
+    return decode_image(data, deps.limits, max_side=side, sha256=spec.image_sha256 or None)
 
 
 class Stopwatch:

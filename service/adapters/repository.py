@@ -47,6 +47,7 @@ class ClaimedJob:
     merchant_id: str
     profile: str
     original_uri: str
+    image_sha256: str  # of the original's bytes, as the API hashed them on upload
 
 
 # Statements that run for every call or job are built once (building one costs about as much
@@ -60,7 +61,7 @@ _CLAIM = (
         Job.attempts < bindparam("max_attempts"),
     )
     .values(status="RUNNING", attempts=Job.attempts + 1)
-    .returning(Job.merchant_id, Job.profile, Job.original_uri)
+    .returning(Job.merchant_id, Job.profile, Job.original_uri, Job.image_sha256)
 )
 _MERCHANT_SETTINGS = (
     select(Merchant.model_choice, MerchantPolicy.overrides)
@@ -159,7 +160,9 @@ class Repository:
         finished or out of attempts (the caller reads it to tell which)."""
         params = {"job_id": job_id, "max_attempts": max_attempts}
         row = self.session.connection().execute(_CLAIM, params).first()
-        return None if row is None else ClaimedJob(job_id, row.merchant_id, row.profile, row.original_uri)
+        return None if row is None else ClaimedJob(
+            job_id, row.merchant_id, row.profile, row.original_uri, row.image_sha256
+        )
 
     def finish_job(self, job_id: str, model_version: str, annotated_uri: str) -> tuple[str, str] | None:
         """Mark a job DONE in one statement and return its (merchant id, product id); None when it

@@ -198,6 +198,29 @@ def test_processing_stores_report_distortions_and_annotated_image(env, merchant)
     assert inference.calls == 1
 
 
+def test_an_upload_is_hashed_once_from_submit_to_report(env, merchant, monkeypatch):
+    """The API hashes the bytes once (idempotency, the blob key, the job row) and the worker takes
+    that digest from the job row: hashing costs ~1 ms per 250 KB on this machine kind."""
+    import hashlib
+
+    deps, publisher, *_ = env
+    data = photo(7)
+    real, hashed = hashlib.sha256, []
+
+    def counting(payload: bytes = b"", *args, **kw):
+        if payload == data:
+            hashed.append(1)
+        return real(payload, *args, **kw)
+
+    monkeypatch.setattr(hashlib, "sha256", counting)
+    job_id = submit(deps, merchant, data).job_id
+    assert len(hashed) == 1
+    assert run_queued(deps, publisher) == ["DONE"]
+    assert len(hashed) == 1
+    report = handlers.get_job(deps, merchant, job_id).report
+    assert report is not None and report.image.sha256 == real(data).hexdigest()
+
+
 def test_a_sync_request_hands_its_decoded_pixels_to_the_worker(env, merchant, tmp_path):
     """In sync mode the worker takes the API's pixels instead of decoding; the report is the same."""
     deps, publisher, *_ = env

@@ -14,7 +14,9 @@ then on the same 1024 px photos:
    This machine kind's speed drifts by tens of percent over minutes, so each ratio and each
    sync - raw difference is taken within one round and the median round is reported;
 2. raw Triton with 4 requests in flight (the server kept busy), for comparison;
-3. worker RSS after `--rss-images` async images (Celery main + pool processes).
+3. worker RSS after `--rss-images` async images (Celery main + pool processes);
+4. with the stack stopped, the job's own steps alone in this process (`bench.stage_cpu`), and
+   the ceiling they put on the ratio: every core busy with only inference and those steps.
 
 Every request carries distinct bytes (a JPEG comment), so idempotency never skips inference.
 """
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import sqlite3
 import sys
 import tempfile
@@ -35,6 +38,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench import stage_cpu
 from bench.stack import CpuMeter, RunningStack, publish, rss_mib, running_stack
 from service.adapters.inference import TritonGrpcInference
 from service.api.client import ValidationClient
@@ -43,6 +47,7 @@ from service.iqa.contract import MODEL_NAME, MODEL_VERSION
 from service.iqa.preprocess import to_model_input
 
 SUBMITTERS = 4
+STEP_IMAGES = 40  # photos for the floor (bench.stage_cpu), after the rounds
 PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
 
 
@@ -213,6 +218,13 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
             pipeline_async(stack, images, rss_images, "rss")
             rss = rss_mib(stack.worker_pids())
     median = sorted(pairs, key=lambda p: float(p["ratio"]))[len(pairs) // 2]
+    # the stack is down: the job's own steps, alone in this process, on the same photos
+    print("the job's steps in one process (the floor) ...", file=sys.stderr)
+    steps = stage_cpu.measure([jpeg_variant(images[i % len(images)], 20_000 + i) for i in range(STEP_IMAGES)])
+    cores = os.cpu_count() or 1
+    triton_cpu = median["pipeline"]["cpu_ms_per_image"]
+    inference_ms = triton_cpu.get("triton-stub", 0.0) + triton_cpu.get("tritonserver", 0.0)
+    ceiling = stage_cpu.ceiling_ratio(cores, inference_ms, steps["floor"], median["raw"]["throughput"])
     median_sync = sorted(pairs, key=lambda p: float(p["sync_p95_minus_raw_p95_ms"]))[len(pairs) // 2]
     return {
         "rounds": pairs,
@@ -224,6 +236,8 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
         "ratio_throughput_pipeline_vs_raw": median["ratio"],
         "ratio_pipeline_vs_raw_4_in_flight": median["pipeline"]["throughput"] / raw_busy["throughput"],
         "sync_p95_minus_raw_p95_ms": median_sync["sync_p95_minus_raw_p95_ms"],
+        "job_steps_cpu_ms": steps,
+        "ceiling": {"cores": cores, "inference_cpu_ms": inference_ms, "ratio": ceiling},
         "worker_rss_mib_start": rss_before,
         "worker_rss_mib_after": rss,
         "rss_images": rss_images,
@@ -278,6 +292,20 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|---|",
         *(f"| {k} | {cpu_raw.get(k, 0.0):.1f} | {cpu_pipe.get(k, 0.0):.1f} |" for k in roles),
     ]
+    steps, ceiling = r.get("job_steps_cpu_ms"), r.get("ceiling")
+    if steps and ceiling:
+        lines += [
+            "",
+            "The work every job does, alone in one process (`bench.stage_cpu`, same photos, after "
+            "the rounds):",
+            "",
+            stage_cpu.markdown(steps),
+            "",
+            f"Ceiling: {ceiling['cores']} cores busy all the time with only inference "
+            f"({ceiling['inference_cpu_ms']:.1f} ms of Triton CPU per image, median round) and that floor "
+            f"({steps['floor']:.1f} ms) would give at most **{ceiling['ratio']:.2f}x** raw Triton's "
+            "throughput.",
+        ]
     if r["worker_rss_mib_after"] is not None:
         lines.append(
             f"worker RSS: {r['worker_rss_mib_start']:.0f} MiB at start of the RSS run, "

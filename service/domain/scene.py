@@ -22,7 +22,7 @@ import numpy as np
 
 from service.domain.imaging import DecodedImage
 from service.domain.layout import product_box, product_fill
-from service.domain.measures import ImageStats, border_band, sample
+from service.domain.measures import ImageStats, border_band, sample, white_fraction
 from service.domain.prediction import Box, Prediction
 from service.domain.profiles import MarketplaceProfile
 
@@ -208,7 +208,7 @@ def background_white_share(rgb: np.ndarray, mask: np.ndarray, level: int = 250) 
     background = band & ~grown
     if background.sum() < 0.1 * band.sum():
         return None
-    return round(float((small[background].min(axis=1) >= level).mean()), 4)
+    return round(white_fraction(small[background], level), 4)
 
 
 def _overlap_share(face: Box, box: Box) -> float:

@@ -7,7 +7,7 @@ import pytest
 
 from service.domain.imaging import decode_image
 from service.domain.layout import product_box
-from service.domain.measures import SAMPLE_PIXELS, measure, sample, white_share
+from service.domain.measures import SAMPLE_PIXELS, WHITE_LEVEL, measure, sample, white_fraction, white_share
 from service.domain.prediction import DetectedDistortion, Prediction
 from service.domain.report import build_report, measure_image
 from tests import imagefactory as f
@@ -99,3 +99,19 @@ def test_a_report_from_measures_taken_ahead_is_the_same_report():
     )
     with pytest.raises(ValueError):
         build_report(prediction, image, "ebay", "1", ahead)
+
+
+def test_white_fraction_counts_pixels_white_on_every_channel():
+    """A pixel counts only when all three channels are >= the level (249 on one channel is not
+    white); the answer is the numpy definition's on any shape, and 0.0 for no pixels."""
+    rng = np.random.default_rng(3)
+    pixels = rng.choice(np.array([0, 200, 249, 250, 254, 255], np.uint8), size=(37, 41, 3))
+    expected = float((pixels.min(axis=2) >= WHITE_LEVEL).mean())
+    assert 0.0 < expected < 1.0
+    assert white_fraction(pixels) == pytest.approx(expected, abs=1e-12)
+    assert white_fraction(pixels.reshape(-1, 3)) == pytest.approx(expected, abs=1e-12)
+    assert white_fraction(pixels[:, ::2]) == pytest.approx(float((pixels[:, ::2].min(axis=2) >= 250).mean()))
+    assert white_fraction(np.array([[250, 250, 249]], np.uint8)) == 0.0
+    assert white_fraction(np.array([[250, 255, 250]], np.uint8)) == 1.0
+    assert white_fraction(pixels, level=200) == pytest.approx(float((pixels.min(axis=2) >= 200).mean()))
+    assert white_fraction(np.zeros((0, 3), np.uint8)) == 0.0

@@ -63,7 +63,8 @@ def white_fraction(pixels: np.ndarray, level: int = WHITE_LEVEL) -> float:
     flat = np.ascontiguousarray(pixels).reshape(-1, 1, 3)
     if flat.shape[0] == 0:
         return 0.0
-    inside = cv2.inRange(flat, (level, level, level), (255, 255, 255))
+    lo, hi = np.full(3, level, np.uint8), np.full(3, 255, np.uint8)
+    inside = cv2.inRange(flat, lo, hi)
     return cv2.countNonZero(inside) / flat.shape[0]
 
 

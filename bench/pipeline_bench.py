@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import sqlite3
 import sys
@@ -254,6 +255,11 @@ def _row(label: str, d: dict[str, float], latency: bool = True, rate: bool = Tru
     return f"| {label} | {d['images']:.0f} | {images_s} | {p50} | {p95} |"
 
 
+def busy_share(pipeline: dict[str, Any], cores: int) -> float:
+    """The share of the machine's cores the stack's processes used during the async pass."""
+    return float(pipeline["throughput"] * pipeline["cpu_ms_per_image"]["total"] / (1000.0 * cores))
+
+
 def markdown(r: dict[str, Any]) -> str:
     lines = [
         "| round | raw Triton images/s | pipeline images/s | ratio | raw p95 ms | sync p95 ms | sync - raw |",
@@ -294,6 +300,11 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     steps, ceiling = r.get("job_steps_cpu_ms"), r.get("ceiling")
     if steps and ceiling:
+        cores, inference = ceiling["cores"], ceiling["inference_cpu_ms"]
+        busy = busy_share(r["pipeline_async"], cores)
+        at_busy = (
+            stage_cpu.ceiling_ratio(cores, inference, steps["floor"], r["raw_triton"]["throughput"]) * busy
+        )
         lines += [
             "",
             "The work every job does, alone in one process (`bench.stage_cpu`, same photos, after "
@@ -304,7 +315,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"Ceiling: {ceiling['cores']} cores busy all the time with only inference "
             f"({ceiling['inference_cpu_ms']:.1f} ms of Triton CPU per image, median round) and that floor "
             f"({steps['floor']:.1f} ms) would give at most **{ceiling['ratio']:.2f}x** raw Triton's "
-            "throughput.",
+            f"throughput. The pipeline kept the cores {busy:.0%} busy (median round); at that share, "
+            f"with no service overhead at all (no gRPC, database, broker or Celery): "
+            f"**{at_busy:.2f}x**. The service's own overhead: "
+            f"{r['pipeline_async']['cpu_ms_per_image']['total'] - inference - steps['floor']:.1f} ms "
+            "of CPU per image.",
         ]
     if r["worker_rss_mib_after"] is not None:
         lines.append(
@@ -325,7 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (serve's default)")
     parser.add_argument("--out", type=Path, default=Path("var/bench/pipeline.json"))
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables of an earlier run's JSON (--out) and exit"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        print(markdown(json.loads(args.from_json.read_text())))
+        return 0
     with tempfile.TemporaryDirectory(prefix="idetex-bench-") as tmp:
         result = run(args.images, args.rounds, args.rss_images, Path(tmp), args.workers)
     publish(result, args.out, markdown(result))

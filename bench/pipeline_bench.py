@@ -322,6 +322,7 @@ def markdown(r: dict[str, Any]) -> str:
             "of CPU per image.",
         ]
     if r["worker_rss_mib_after"] is not None:
+        lines.append("")
         lines.append(
             f"worker RSS: {r['worker_rss_mib_start']:.0f} MiB at start of the RSS run, "
             f"{r['worker_rss_mib_after']:.0f} MiB after {r['rss_images']} more images"

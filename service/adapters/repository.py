@@ -160,8 +160,10 @@ class Repository:
         finished or out of attempts (the caller reads it to tell which)."""
         params = {"job_id": job_id, "max_attempts": max_attempts}
         row = self.session.connection().execute(_CLAIM, params).first()
-        return None if row is None else ClaimedJob(
-            job_id, row.merchant_id, row.profile, row.original_uri, row.image_sha256
+        return (
+            None
+            if row is None
+            else ClaimedJob(job_id, row.merchant_id, row.profile, row.original_uri, row.image_sha256)
         )
 
     def finish_job(self, job_id: str, model_version: str, annotated_uri: str) -> tuple[str, str] | None:

@@ -328,7 +328,11 @@ def _normalise(
     except DECODER_ERRORS as exc:
         text = str(exc).lower()
         if isinstance(exc, EOFError) or "truncat" in text or "premature" in text:
-            raise BadImage("TRUNCATED", f"the image file is truncated: {exc}") from exc
+            # Pillow's own text ("image file is truncated (0 bytes not processed)") adds nothing
+            raise BadImage(
+                "TRUNCATED",
+                "the image file is truncated: it ends before its image data does; upload the whole file",
+            ) from exc
         raise BadImage("CORRUPT", f"the image data cannot be decoded: {exc}") from exc
     orientation = _orientation(im)
     exif_transposed = orientation in (2, 3, 4, 5, 6, 7, 8)

@@ -43,6 +43,16 @@ def test_truncated_jpeg_is_rejected_not_padded(keep):
     assert bad_reason(f.truncated_jpeg(keep)) == "TRUNCATED"
 
 
+def test_a_truncated_upload_is_told_once_and_what_to_do():
+    """The message says "truncated" once (not Pillow's own wording after ours) and asks for the
+    whole file."""
+    with pytest.raises(BadImage) as err:
+        decode_image(f.truncated_jpeg(0.5))
+    assert err.value.message.count("truncated") == 1
+    assert "bytes not processed" not in err.value.message
+    assert "upload the whole file" in err.value.message
+
+
 def test_truncated_png_is_rejected():
     """A PNG cut short fails as TRUNCATED or CORRUPT, never decodes."""
     assert bad_reason(f.truncated_png(0.5)) in ("TRUNCATED", "CORRUPT")

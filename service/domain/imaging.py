@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 import struct
 import warnings
 from dataclasses import dataclass
@@ -177,7 +178,7 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
     try:
         im = Image.open(io.BytesIO(data), formats=_available_formats())
     except Image.DecompressionBombError as exc:
-        raise BadImage("DECOMPRESSION_BOMB", f"the image declares too many pixels: {exc}") from exc
+        raise BadImage("DECOMPRESSION_BOMB", _too_many_pixels(data, exc, limits)) from exc
     except UnidentifiedImageError as exc:
         declared = _declared_size(data)
         if declared is not None and min(declared) == 0:
@@ -192,6 +193,10 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
             raise BadImage("UNSUPPORTED_FORMAT", f"{unsupported} images are not accepted") from exc
         raise BadImage("NOT_AN_IMAGE", "the upload is not a recognised image") from exc
     except DECODER_ERRORS as exc:
+        if "MAX_TEXT" in str(exc):  # Pillow's guard against zTXt / iCCP chunks that inflate too far
+            raise BadImage(
+                "CORRUPT", "the image's metadata (text or colour profile chunks) decompresses too far"
+            ) from exc
         raise BadImage("CORRUPT", f"the image header cannot be read: {exc}") from exc
     width, height = im.size
     if width * height > limits.max_pixels:
@@ -205,6 +210,18 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
             "TOO_SMALL", f"the image is {width}x{height}; each side must be at least {limits.min_side} px"
         )
     return im
+
+
+def _too_many_pixels(data: bytes, exc: Exception, limits: ImageLimits) -> str:
+    """The refusal of an image Pillow's own bomb guard stopped at open (past twice its
+    MAX_IMAGE_PIXELS), stated against this service's limit rather than Pillow's."""
+    declared = _declared_size(data)
+    if declared is not None and declared[0] * declared[1] > limits.max_pixels:
+        w, h = declared
+        return f"the image declares {w}x{h} = {w * h} pixels; the limit is {limits.max_pixels}"
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f"{int(found.group(1))} pixels" if found else "too many pixels"
+    return f"the image declares {pixels}; the limit is {limits.max_pixels}"
 
 
 @cache

@@ -339,3 +339,27 @@ def test_gif_palette_without_transparency_has_no_alpha():
     """A plain GIF is RGB after decoding and had_alpha is False."""
     img = decode_image(f.encode(f.gradient(64, 64), "GIF"))
     assert img.source_format == "GIF" and not img.had_alpha
+
+
+def test_a_bomb_that_pillow_stops_is_refused_against_this_services_limit():
+    """Pillow's own guard stops a 30000x30000 PNG header at open; the message gives the declared
+    size and the service's limit (IDETEX_MAX_PIXELS), not Pillow's internal one."""
+    from tests.hostile import png_header_bomb, tiff_huge_dimensions
+
+    with pytest.raises(BadImage) as err:
+        decode_image(png_header_bomb(), ImageLimits(max_pixels=50_000_000))
+    assert err.value.reason == "DECOMPRESSION_BOMB"
+    assert err.value.message == "the image declares 30000x30000 = 900000000 pixels; the limit is 50000000"
+    with pytest.raises(BadImage) as err:  # a format whose size is only read by Pillow: its count
+        decode_image(tiff_huge_dimensions())
+    assert err.value.message == "the image declares 10000000000 pixels; the limit is 100000000"
+    assert "178956970" not in err.value.message
+
+
+def test_metadata_that_inflates_too_far_is_named_without_pillows_internals():
+    from tests.hostile import png_ztxt_bomb
+
+    with pytest.raises(BadImage) as err:
+        decode_image(png_ztxt_bomb())
+    assert err.value.reason == "CORRUPT"
+    assert "metadata" in err.value.message and "MAX_TEXT" not in err.value.message

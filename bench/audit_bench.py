@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline_bench import base_images, jpeg_variant, pipeline_async, raw_triton
+from bench.photos import base_images, jpeg_variant
+from bench.pipeline_bench import pipeline_async, raw_triton
 from bench.stack import running_stack
 from service.adapters.triton_server import find_free_port
 from service.api.client import ValidationClient

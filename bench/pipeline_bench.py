@@ -24,7 +24,6 @@ Every request carries distinct bytes (a JPEG comment), so idempotency never skip
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import sqlite3
@@ -40,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from bench import stage_cpu
+from bench.photos import base_images, variants
 from bench.stack import CpuMeter, RunningStack, publish, rss_mib, running_stack
 from service.adapters.inference import TritonGrpcInference
 from service.api.client import ValidationClient
@@ -49,28 +49,10 @@ from service.iqa.preprocess import to_model_input
 
 SUBMITTERS = 4
 STEP_IMAGES = 40  # photos for the floor (bench.stage_cpu), after the rounds
-PHOTOS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "photos"
 
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-def base_images(long_side: int = 1024) -> list[Image.Image]:
-    images = []
-    for path in sorted(PHOTOS.glob("*.jpg")):
-        im = Image.open(path).convert("RGB")
-        scale = long_side / max(im.size)
-        size = (round(im.width * scale), round(im.height * scale))
-        images.append(im.resize(size, Image.Resampling.LANCZOS))
-    return images
-
-
-def jpeg_variant(image: Image.Image, n: int) -> bytes:
-    """Same pixels, distinct bytes: the comment makes each upload a new job."""
-    buf = io.BytesIO()
-    image.save(buf, format="JPEG", quality=92, comment=f"bench-{n}-{time.time_ns()}".encode())
-    return buf.getvalue()
 
 
 def model_inputs(images: list[Image.Image]) -> list[np.ndarray]:
@@ -111,7 +93,7 @@ def _done_jobs(db: Path, job_ids: list[str]) -> dict[str, tuple[float, float]]:
 
 
 def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: str) -> dict[str, Any]:
-    payloads = [jpeg_variant(images[i % len(images)], i) for i in range(n)]
+    payloads = variants(images, n)
     job_ids: list[str] = [""] * n
 
     def submit(worker: int) -> None:
@@ -145,7 +127,7 @@ def pipeline_async(stack: RunningStack, images: list[Image.Image], n: int, tag: 
 
 
 def pipeline_sync(stack: RunningStack, images: list[Image.Image], n: int) -> dict[str, float]:
-    payloads = [jpeg_variant(images[i % len(images)], 10_000 + i) for i in range(n)]
+    payloads = variants(images, n, start=10_000)
     latencies = []
     with ValidationClient(stack.addr, stack.api_key) as client:
         for i, data in enumerate(payloads):
@@ -221,7 +203,7 @@ def run(n: int, rounds: int, rss_images: int, workdir: Path, workers: int) -> di
     median = sorted(pairs, key=lambda p: float(p["ratio"]))[len(pairs) // 2]
     # the stack is down: the job's own steps, alone in this process, on the same photos
     print("the job's steps in one process (the floor) ...", file=sys.stderr)
-    steps = stage_cpu.measure([jpeg_variant(images[i % len(images)], 20_000 + i) for i in range(STEP_IMAGES)])
+    steps = stage_cpu.measure(variants(images, STEP_IMAGES, start=20_000))
     cores = os.cpu_count() or 1
     triton_cpu = median["pipeline"]["cpu_ms_per_image"]
     inference_ms = triton_cpu.get("triton-stub", 0.0) + triton_cpu.get("tritonserver", 0.0)
@@ -302,9 +284,7 @@ def markdown(r: dict[str, Any]) -> str:
     if steps and ceiling:
         cores, inference = ceiling["cores"], ceiling["inference_cpu_ms"]
         busy = busy_share(r["pipeline_async"], cores)
-        at_busy = (
-            stage_cpu.ceiling_ratio(cores, inference, steps["floor"], r["raw_triton"]["throughput"]) * busy
-        )
+        at_busy = ceiling["ratio"] * busy
         lines += [
             "",
             "The work every job does, alone in one process (`bench.stage_cpu`, same photos, after "

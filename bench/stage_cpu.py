@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from bench.photos import base_images, variants
 from service.bootstrap import make_scene_analyzer
 from service.domain.annotate import annotate_canvas, canvas
 from service.domain.imaging import decode_image
@@ -131,10 +132,7 @@ def _api_check(data: bytes) -> str:
 
 def payloads(n: int) -> list[bytes]:
     """`n` JPEGs of the benchmark photos, each with distinct bytes (as pipeline_bench sends)."""
-    from bench.pipeline_bench import base_images, jpeg_variant  # pipeline_bench imports this module
-
-    images = base_images()
-    return [jpeg_variant(images[i % len(images)], i) for i in range(n)]
+    return variants(base_images(), n)
 
 
 def markdown(steps: dict[str, float]) -> str:

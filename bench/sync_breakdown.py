@@ -32,7 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.pipeline_bench import base_images, jpeg_variant, pct, raw_triton
+from bench.photos import base_images, jpeg_variant
+from bench.pipeline_bench import pct, raw_triton
 from bench.stack import publish, running_stack
 from service.api.client import ValidationClient
 from service.api.gen.idetex.v1 import validation_pb2 as pb

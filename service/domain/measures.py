@@ -58,8 +58,8 @@ def sample(rgb: np.ndarray, max_pixels: int = SAMPLE_PIXELS) -> tuple[np.ndarray
 def white_fraction(pixels: np.ndarray, level: int = WHITE_LEVEL) -> float:
     """Share of `pixels` (...x3 uint8) that are >= `level` on every channel; 0.0 for none.
 
-    cv2.inRange tests the three channels in one pass: numpy's min over the short channel axis
-    took ~1 ms for a 512 px photo's border band, this ~0.03 ms."""
+    cv2.inRange tests the three channels in one pass, far cheaper than numpy's min over the
+    3-long channel axis."""
     flat = np.ascontiguousarray(pixels).reshape(-1, 1, 3)
     if flat.shape[0] == 0:
         return 0.0

@@ -200,7 +200,7 @@ def test_processing_stores_report_distortions_and_annotated_image(env, merchant)
 
 def test_an_upload_is_hashed_once_from_submit_to_report(env, merchant, monkeypatch):
     """The API hashes the bytes once (idempotency, the blob key, the job row) and the worker takes
-    that digest from the job row: hashing costs ~1 ms per 250 KB on this machine kind."""
+    that digest from the job row."""
     import hashlib
 
     deps, publisher, *_ = env

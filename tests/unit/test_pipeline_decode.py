@@ -163,7 +163,7 @@ def test_the_measuring_helper_thread_runs_at_lower_priority_than_the_caller():
 
 def test_the_worker_takes_the_originals_digest_from_the_job_instead_of_hashing_again(tmp_path, monkeypatch):
     """The job row carries the sha256 the API computed: the worker's decode uses it (the report
-    states it) and never hashes the original, which costs ~1 ms per 250 KB on this machine kind."""
+    states it) and never hashes the original again."""
     import service.domain.imaging as imaging
 
     class NoHashing:
